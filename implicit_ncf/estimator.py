@@ -1,0 +1,1263 @@
+"""Scikit-learn-style recommenders: :class:`NeuralCF` and :class:`PopularityRecommender`.
+
+``NeuralCF`` hides a PyTorch Lightning trainer behind ``fit`` / ``recommend`` / ``score``. It is the
+only place in the library that builds a ``Trainer``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import math
+import os
+import signal
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Hashable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from .data import IdEncoder, check_interactions, interactions_to_csr, to_implicit
+from .metrics import evaluate as evaluate_scored
+from .sampling import check_random_state, sample_candidates
+
+__all__ = ["NeuralCF", "NotFittedError", "PopularityRecommender"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "implicit_ncf.model"
+FORMAT_VERSION = 1
+_MODELS = ("neumf", "gmf", "mlp", "mf")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a recommender is used before ``fit`` (same bases as scikit-learn's)."""
+
+
+class UnknownIdWarning(UserWarning):
+    """Rows with users or items unknown to the model were set aside (and counted)."""
+
+
+# --------------------------------------------------------------------------------------------
+# small validators
+# --------------------------------------------------------------------------------------------
+
+
+def _check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer{extra}; got {value!r}.")
+    return int(value)
+
+
+def _check_ks(k: Any) -> tuple[int, ...]:
+    ks = (k,) if isinstance(k, int | np.integer) and not isinstance(k, bool) else k
+    try:
+        ks = tuple(ks)
+    except TypeError:
+        raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.") from None
+    if not ks:
+        raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.")
+    for value in ks:
+        _check_positive_int(value, "k")
+    return tuple(int(v) for v in ks)
+
+
+def _as_id_list(users: Any) -> tuple[list[Hashable], bool]:
+    """Return (ids, is_single)."""
+    if isinstance(users, pd.Series | pd.Index | np.ndarray | list | tuple | set):
+        return list(users), False
+    return [users], True
+
+
+class _Catalogue(NamedTuple):
+    users: IdEncoder
+    items: IdEncoder
+    seen: sp.csr_matrix
+    popularity: np.ndarray
+    user_idx: np.ndarray
+    item_idx: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# shared recommender behaviour
+# --------------------------------------------------------------------------------------------
+
+
+class _BaseRecommender:
+    """get_params / set_params / repr and the recommend / score / evaluate machinery.
+
+    Subclasses implement ``fit`` and two scoring primitives over contiguous indices:
+    ``_score_pairs(user_idx, item_idx) -> ndarray`` and ``_score_users(user_idx) -> Tensor``.
+    """
+
+    _fitted_attribute = "item_encoder_"
+
+    # -- parameters -------------------------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values() if p.name != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters of this estimator (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> _BaseRecommender:
+        """Set constructor parameters; returns ``self``. Unknown names raise ``ValueError``."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"invalid parameter {name!r} for {type(self).__name__}; valid parameters are "
+                    f"{valid}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
+        }
+        changed = []
+        for name, value in self.get_params().items():
+            default = defaults.get(name, inspect.Parameter.empty)
+            try:
+                same = bool(value == default)
+            except Exception:
+                same = False
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # -- fitted state -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attribute):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(interactions) "
+                "before using it."
+            )
+
+    @property
+    def n_users_(self) -> int:
+        self._check_fitted()
+        return len(self.user_encoder_)
+
+    @property
+    def n_items_(self) -> int:
+        self._check_fitted()
+        return len(self.item_encoder_)
+
+    def _prepare(self, interactions: pd.DataFrame) -> pd.DataFrame:
+        """Validate and deduplicate a training frame into implicit (user, item) positives."""
+        rating_col = self.rating_col if self.min_rating is not None else None
+        check_interactions(
+            interactions, user_col=self.user_col, item_col=self.item_col, rating_col=rating_col
+        )
+        time_col = self.time_col if self.time_col in interactions.columns else None
+        return to_implicit(
+            interactions,
+            user_col=self.user_col,
+            item_col=self.item_col,
+            rating_col=rating_col,
+            time_col=time_col,
+            min_rating=self.min_rating,
+        )
+
+    def _set_catalogue(self, positives: pd.DataFrame) -> _Catalogue:
+        """Encoders, seen-items matrix, popularity and the encoded positives of a training frame."""
+        users = IdEncoder("user").fit(positives[self.user_col])
+        items = IdEncoder("item").fit(positives[self.item_col])
+        u = users.transform(positives[self.user_col])
+        i = items.transform(positives[self.item_col])
+        seen = interactions_to_csr(u, i, len(users), len(items))
+        popularity = np.bincount(i, minlength=len(items)).astype(np.int64)
+        return _Catalogue(users, items, seen, popularity, u, i)
+
+    # -- scoring primitives (subclasses) --------------------------------------------------------
+    def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score_users(self, user_idx: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- public API -------------------------------------------------------------------------------
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Scores of (user, item) pairs given as raw ids; higher means more likely.
+
+        Parameters
+        ----------
+        users, items : array-like of shape (n_pairs,)
+            Raw ids, as in the training frame.
+
+        Returns
+        -------
+        ndarray of shape (n_pairs,)
+
+        Raises
+        ------
+        ValueError
+            If the lengths differ or an id is unknown (the message names it).
+        """
+        self._check_fitted()
+        user_list, _ = _as_id_list(users)
+        item_list, _ = _as_id_list(items)
+        if len(user_list) != len(item_list):
+            raise ValueError(
+                f"users and items must have the same length; got {len(user_list)} users and "
+                f"{len(item_list)} items."
+            )
+        u = self.user_encoder_.transform(np.asarray(user_list, dtype=object))
+        i = self.item_encoder_.transform(np.asarray(item_list, dtype=object))
+        return self._score_pairs(u, i)
+
+    def recommend(
+        self,
+        user: Any,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        batch_size: int = 1024,
+    ) -> pd.DataFrame:
+        """Top-``k`` items for one user or a list of users.
+
+        Parameters
+        ----------
+        user : hashable or list of hashables
+            A raw user id, or several (list, array, Series).
+        k : int, default 10
+            Number of items per user. When fewer than ``k`` items are left after excluding the
+            user's training items, all of them are returned.
+        exclude_seen : bool, default True
+            Leave out the items the user interacted with in the training data.
+        batch_size : int, default 1024
+            Users scored per block (full catalogue per user).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item`` and ``score``, best first, for one user; with a leading ``user``
+            column for a list of users. Items are real (raw) ids.
+
+        Raises
+        ------
+        ValueError
+            For an unknown user, unless ``on_unknown_user="popular"``, which gives that user the
+            most popular items.
+        """
+        self._check_fitted()
+        k = _check_positive_int(k, "k")  # type: ignore[assignment]
+        batch_size = _check_positive_int(batch_size, "batch_size")  # type: ignore[assignment]
+        ids, single = _as_id_list(user)
+        u = self.user_encoder_.get_indexer(np.asarray(ids, dtype=object))
+        unknown = u < 0
+        if unknown.any() and self.on_unknown_user != "popular":
+            missing = list(dict.fromkeys(np.asarray(ids, dtype=object)[unknown].tolist()))
+            raise ValueError(
+                f"unknown user id(s) {missing[:5]!r}{' ...' if len(missing) > 5 else ''}: not in "
+                f"the training data. Pass on_unknown_user='popular' to the constructor to "
+                f"recommend popular items to unknown users."
+            )
+        n_items = self.n_items_
+        k_eff = min(k, n_items)
+        top_items = np.empty((len(ids), k_eff), dtype=np.int64)
+        top_scores = np.full((len(ids), k_eff), -np.inf, dtype=np.float64)
+        known_rows = np.flatnonzero(~unknown)
+        with torch.inference_mode():
+            for start in range(0, len(known_rows), batch_size):
+                rows = known_rows[start : start + batch_size]
+                scores = self._score_users(u[rows]).float()
+                if exclude_seen:
+                    _mask_seen(scores, self.seen_, u[rows])
+                values, idx = torch.topk(scores, k_eff, dim=1)
+                top_items[rows] = idx.numpy()
+                top_scores[rows] = values.double().numpy()
+        if unknown.any():
+            order = np.argsort(-self.item_popularity_, kind="stable")[:k_eff]
+            top_items[unknown] = order
+            top_scores[unknown] = self.item_popularity_[order] / max(1, self.item_popularity_.sum())
+        keep = np.isfinite(top_scores)
+        n_per_user = keep.sum(1)
+        frame = pd.DataFrame(
+            {
+                "item": self.item_encoder_.inverse_transform(top_items[keep]),
+                "score": self._to_output_score(top_scores[keep]),
+            }
+        )
+        if single:
+            return frame
+        frame.insert(0, "user", np.repeat(np.asarray(ids, dtype=object), n_per_user))
+        frame["user"] = frame["user"].infer_objects()
+        return frame
+
+    def _to_output_score(self, scores: np.ndarray) -> np.ndarray:
+        return scores
+
+    def _training_frame(self) -> pd.DataFrame:
+        """The deduplicated training pairs as raw ids, rebuilt from the seen-items matrix."""
+        seen = self.seen_
+        u = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+        return pd.DataFrame(
+            {
+                self.user_col: self.user_encoder_.inverse_transform(u),
+                self.item_col: self.item_encoder_.inverse_transform(seen.indices),
+            }
+        )
+
+    def _score_candidates(self, candidates: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+        u = self.user_encoder_.get_indexer(candidates[self.user_col].to_numpy())
+        i = self.item_encoder_.get_indexer(candidates[self.item_col].to_numpy())
+        known = (u >= 0) & (i >= 0)
+        scores = np.full(len(candidates), -np.inf)
+        if known.any():
+            scores[known] = self._score_pairs(u[known], i[known])
+        targets = candidates["is_target"].to_numpy(dtype=bool)
+        info = {
+            "n_unknown_users": int(pd.unique(candidates.loc[u < 0, self.user_col]).size),
+            "n_unknown_targets": int((~known & targets).sum()),
+        }
+        scored = candidates.assign(score=scores)
+        return scored, info
+
+    def evaluate(
+        self,
+        test: pd.DataFrame,
+        *,
+        k: int | Sequence[int] = (5, 10, 20),
+        n_negatives: int | None = 99,
+        random_state: Any = 0,
+    ) -> dict[str, float]:
+        """HR@k, NDCG@k and MRR@k of held-out test interactions.
+
+        Parameters
+        ----------
+        test : pandas.DataFrame
+            Held-out interactions (e.g. ``leave_one_out(frame).test``) with the same id columns.
+        k : int or sequence of int, default (5, 10, 20)
+            Cut-offs.
+        n_negatives : int or None, default 99
+            Rank each test item among this many sampled items the user never interacted with
+            (the NCF protocol); ``None`` ranks it against the whole catalogue minus the user's
+            training items (full ranking).
+        random_state : int, Generator or None, default 0
+            Seed of the sampled negatives, fixed by default so that scores are comparable.
+
+        Returns
+        -------
+        dict
+            ``"hr@k"``, ``"ndcg@k"``, ``"mrr@k"`` for each k, ``"n_users"``, ``"n_targets"`` and
+            ``"n_unknown_users"`` / ``"n_unknown_targets"``: test rows whose user or item was not in
+            the training data are scored as misses (the model cannot rank what it has never seen)
+            and counted here rather than dropped.
+        """
+        self._check_fitted()
+        ks = _check_ks(k)
+        n_negatives = _check_positive_int(n_negatives, "n_negatives", allow_none=True)
+        check_interactions(test, user_col=self.user_col, item_col=self.item_col, parameter="test")
+        test_pairs = test[[self.user_col, self.item_col]]
+        candidates = sample_candidates(
+            self._training_frame(),
+            test_pairs,
+            n_negatives=n_negatives,
+            user_col=self.user_col,
+            item_col=self.item_col,
+            random_state=random_state,
+        )
+        scored, info = self._score_candidates(candidates)
+        result = evaluate_scored(scored, k=ks, user_col=self.user_col, item_col=self.item_col)
+        if info["n_unknown_targets"]:
+            warnings.warn(
+                f"{info['n_unknown_targets']} test interaction(s) have a user or item that was not "
+                f"in the training data ({info['n_unknown_users']} unknown user(s)); they are "
+                "scored as misses.",
+                UnknownIdWarning,
+                stacklevel=2,
+            )
+        result.update(info)
+        return result
+
+    def score(
+        self,
+        test: pd.DataFrame,
+        *,
+        k: int = 10,
+        n_negatives: int | None = 99,
+        random_state: Any = 0,
+    ) -> float:
+        """Hit Ratio@k on ``test``: by default each test item ranked among 99 sampled unseen items.
+
+        See :meth:`evaluate` for the parameters; ``n_negatives=None`` ranks against the full
+        catalogue.
+        """
+        k = _check_positive_int(k, "k")  # type: ignore[assignment]
+        return float(
+            self.evaluate(test, k=(k,), n_negatives=n_negatives, random_state=random_state)[
+                f"hr@{k}"
+            ]
+        )
+
+
+def _mask_seen(scores: torch.Tensor, seen: sp.csr_matrix, user_idx: np.ndarray) -> None:
+    """Set the scores of each user's training items to -inf, in place."""
+    start, end = seen.indptr[user_idx], seen.indptr[user_idx + 1]
+    counts = end - start
+    if not counts.sum():
+        return
+    rows = np.repeat(np.arange(len(user_idx)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    cols = seen.indices[np.repeat(start, counts) + offsets]
+    scores[torch.from_numpy(rows), torch.from_numpy(cols.astype(np.int64))] = -torch.inf
+
+
+# --------------------------------------------------------------------------------------------
+# popularity baseline
+# --------------------------------------------------------------------------------------------
+
+
+class PopularityRecommender(_BaseRecommender):
+    """Recommend the items with the most training interactions (a baseline every model must beat).
+
+    Parameters
+    ----------
+    user_col, item_col, rating_col, time_col : str
+        Column names of the interactions frames.
+    min_rating : float or None, default None
+        Count only interactions rated at least this.
+    on_unknown_user : {"raise", "popular"}, default "raise"
+        What ``recommend`` does with a user absent from training.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str = "rating",
+        time_col: str = "timestamp",
+        min_rating: float | None = None,
+        on_unknown_user: str = "raise",
+    ) -> None:
+        self.user_col = user_col
+        self.item_col = item_col
+        self.rating_col = rating_col
+        self.time_col = time_col
+        self.min_rating = min_rating
+        self.on_unknown_user = on_unknown_user
+
+    def fit(self, interactions: pd.DataFrame) -> PopularityRecommender:
+        """Count each item's distinct users. Returns ``self``."""
+        positives = self._prepare(interactions)
+        cat = self._set_catalogue(positives)
+        self.user_encoder_, self.seen_, self.item_popularity_ = cat.users, cat.seen, cat.popularity
+        self.item_encoder_ = cat.items
+        return self
+
+    def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        return self.item_popularity_[item_idx].astype(np.float64)
+
+    def _score_users(self, user_idx: np.ndarray) -> torch.Tensor:
+        pop = torch.from_numpy(self.item_popularity_.astype(np.float64))
+        return pop.unsqueeze(0).expand(len(user_idx), -1).clone()
+
+
+# --------------------------------------------------------------------------------------------
+# training data pipeline
+# --------------------------------------------------------------------------------------------
+
+
+class _EpochBatches(torch.utils.data.IterableDataset):
+    """One epoch of whole-tensor training batches, with fresh negatives each epoch.
+
+    Every iteration (epoch) shuffles the positives, draws ``n_negatives`` negatives per positive
+    from the items the user never interacted with in training (vectorised, see
+    :func:`implicit_ncf.sampling.sample_negatives`), and yields ``(users, items, labels)`` slices of
+    pre-built tensors. Under distributed training each rank takes its own equal share of the
+    shuffled positives, so no rank repeats another's work.
+    """
+
+    def __init__(
+        self,
+        user_idx: np.ndarray,
+        item_idx: np.ndarray,
+        sampler: Any,
+        *,
+        n_negatives: int,
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        self.user_idx = user_idx
+        self.item_idx = item_idx
+        self.sampler = sampler
+        self.n_negatives = n_negatives
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def _share(self) -> int:
+        _, world = self._world()
+        return math.ceil(len(self.user_idx) / world)
+
+    def __len__(self) -> int:
+        return math.ceil(self._share() * (1 + self.n_negatives) / self.batch_size)
+
+    def build_epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rank, world = self._world()
+        n = len(self.user_idx)
+        # the same permutation on every rank, then a disjoint share per rank
+        perm = np.random.default_rng([self.seed, epoch]).permutation(n)
+        share = self._share()
+        if world > 1:
+            perm = np.resize(perm, share * world)  # pad by wrapping so every rank has `share`
+            perm = perm[rank * share : (rank + 1) * share]
+        users = self.user_idx[perm]
+        items = self.item_idx[perm]
+        rng = np.random.default_rng([self.seed, epoch, rank, 1])
+        negatives = self.sampler.sample(users, self.n_negatives, random_state=rng)
+        m = len(users)
+        all_users = np.concatenate([users, np.repeat(users, self.n_negatives)])
+        all_items = np.concatenate([items, negatives.reshape(-1)])
+        labels = np.zeros(len(all_users), dtype=np.float32)
+        labels[:m] = 1.0
+        order = rng.permutation(len(all_users))
+        return (
+            torch.from_numpy(all_users[order]),
+            torch.from_numpy(all_items[order]),
+            torch.from_numpy(labels[order]),
+        )
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        users, items, labels = self.build_epoch(self.epoch)
+        self.epoch += 1
+        bs = self.batch_size
+        for start in range(0, len(users), bs):
+            yield users[start : start + bs], items[start : start + bs], labels[start : start + bs]
+
+
+class _TensorBatches(torch.utils.data.IterableDataset):
+    """Fixed tensors yielded in slices (validation candidates)."""
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int) -> None:
+        super().__init__()
+        self.tensors = tensors
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.tensors[0]) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        n = len(self.tensors[0])
+        for start in range(0, n, self.batch_size):
+            yield tuple(t[start : start + self.batch_size] for t in self.tensors)
+
+
+# --------------------------------------------------------------------------------------------
+# Lightning callbacks
+# --------------------------------------------------------------------------------------------
+
+
+def _callbacks(monitor: str | None, patience: int | None, verbose: bool) -> list[Any]:
+    import pytorch_lightning as pl
+
+    class History(pl.Callback):
+        """Per-epoch loss, validation metrics and elapsed time; keeps the best weights."""
+
+        def __init__(self) -> None:
+            self.history: list[dict[str, float]] = []
+            self.best_score = -math.inf
+            self.best_state: dict[str, torch.Tensor] | None = None
+            self.best_epoch: int | None = None
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            row = {"epoch": trainer.current_epoch, "time": time.perf_counter() - self.start}
+            row.update(metrics)
+            self.history.append(row)
+            if monitor is not None and monitor in metrics and metrics[monitor] > self.best_score:
+                self.best_score = metrics[monitor]
+                self.best_epoch = trainer.current_epoch
+                self.best_state = {
+                    k: v.detach().to("cpu", copy=True)
+                    for k, v in module.network.state_dict().items()
+                }
+            if verbose and trainer.is_global_zero:
+                text = " ".join(
+                    f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time")
+                )
+                line = f"epoch {row['epoch']:>3}  {text}  ({row['time']:.1f}s)"
+                bar = trainer.progress_bar_callback
+                if bar is not None and hasattr(bar, "print"):
+                    bar.print(line)
+                else:
+                    logger.info(line)
+
+    callbacks: list[Any] = [History()]
+    if monitor is not None and patience is not None:
+        callbacks.append(
+            pl.callbacks.EarlyStopping(
+                monitor=monitor, mode="max", patience=patience, check_on_train_epoch_end=True
+            )
+        )
+    return callbacks
+
+
+@contextlib.contextmanager
+def _quiet_lightning(verbose: bool) -> Iterator[None]:
+    """Silence Lightning's info logs and advisory warnings unless ``verbose``."""
+    names = [
+        "pytorch_lightning",
+        "pytorch_lightning.utilities.rank_zero",
+        "lightning.pytorch",
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning_fabric",
+        "lightning_fabric.utilities.rank_zero",
+    ]
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        if not verbose:
+            for lg in loggers:
+                lg.setLevel(logging.ERROR)
+            for pattern in (
+                ".*does not have many workers.*",
+                ".*The number of training batches.*",
+                ".*GPU available but not used.*",
+                ".*LeafSpec.*",
+                ".*treespec.*",
+                ".*`isinstance\\(treespec, LeafSpec\\)`.*",
+                ".*Total length of .* across ranks is zero.*",
+                ".*You are using a CUDA device.*",
+                ".*Your `IterableDataset` has `__len__` defined.*",
+                ".*You defined a `validation_step` but have no `val_dataloader`.*",
+            ):
+                warnings.filterwarnings("ignore", message=pattern)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+# --------------------------------------------------------------------------------------------
+# NeuralCF
+# --------------------------------------------------------------------------------------------
+
+
+class NeuralCF(_BaseRecommender):
+    """Neural Collaborative Filtering (GMF, MLP, NeuMF) on implicit feedback.
+
+    Every interaction is a positive; each epoch draws ``n_negatives`` unobserved items per positive
+    as negatives, and the network is trained with binary cross-entropy (He et al., WWW 2017). A
+    PyTorch Lightning ``Trainer`` does the training; it stays hidden behind ``fit``.
+
+    Parameters
+    ----------
+    model : {"neumf", "gmf", "mlp", "mf"}, default "neumf"
+        The network. ``"mf"`` is plain dot-product matrix factorisation (with biases), the
+        baseline every NCF number should stand beside.
+    n_factors : int, default 32
+        Embedding size of the GMF / MF towers (NCF's "predictive factors").
+    hidden_layers : sequence of int, default (64, 32, 16, 8)
+        MLP tower: ``hidden_layers[0]`` is the concatenated embedding width, then the ReLU layers.
+    dropout : float, default 0.0
+        Dropout between MLP layers.
+    n_negatives : int, default 4
+        Negatives sampled per positive each epoch.
+    batch_size : int, default 2048
+        Training examples (positives and negatives) per step.
+    n_epochs : int, default 20
+        Maximum number of epochs.
+    learning_rate : float, default 1e-3
+        Adam learning rate.
+    weight_decay : float, default 0.0
+        L2 penalty on the embedding rows touched by each batch.
+    lr_decay : float, default 1.0
+        Learning rate multiplier applied after every epoch.
+    pretrain : bool, default False
+        For NeuMF: first train GMF and MLP separately, then initialise NeuMF from them (the NCF
+        paper's recipe). Triples the training time.
+    early_stopping : bool, default False
+        Hold out each user's latest training interaction (random one without timestamps) as an
+        internal validation set carved from the training data, validate HR@10/NDCG@10 every epoch,
+        stop after ``patience`` epochs without improvement and keep the best weights. When
+        ``validation`` is passed to ``fit``, it is used instead of the internal split.
+    patience : int, default 3
+        Epochs without improvement before early stopping.
+    min_rating : float or None, default None
+        Treat only interactions rated at least this as positives (needs ``rating_col``).
+    user_col, item_col, rating_col, time_col : str
+        Column names of the interactions frames.
+    on_unknown_user : {"raise", "popular"}, default "raise"
+        What ``recommend`` does with a user absent from training.
+    accelerator, devices : str or int
+        Passed to the Lightning ``Trainer`` ("auto" uses a GPU when there is one).
+    trainer_kwargs : dict or None, default None
+        Anything else for the ``Trainer`` (strategy, precision, callbacks, loggers, ...).
+    verbose : bool, default False
+        Show Lightning's progress bar and one line per epoch with loss and validation metrics.
+    random_state : int or None, default None
+        Seed of weight initialisation, shuffling and negative sampling.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+        The trained network (on the CPU, in eval mode).
+    user_encoder_, item_encoder_ : IdEncoder
+        Raw id <-> index maps.
+    seen_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        Training interactions, excluded from recommendations.
+    item_popularity_ : ndarray of shape (n_items,)
+        Training interactions per item.
+    history_ : list of dict
+        One row per epoch: loss, validation metrics and elapsed seconds.
+    best_epoch_ : int or None
+        Epoch whose weights were kept (with validation), else None.
+    fit_time_ : float
+        Seconds spent in ``fit``.
+
+    Examples
+    --------
+    >>> from implicit_ncf import NeuralCF, load_movielens
+    >>> from implicit_ncf.splits import leave_one_out
+    >>> split = leave_one_out(load_movielens())
+    >>> model = NeuralCF(n_epochs=2, random_state=0).fit(split.train)  # doctest: +SKIP
+    >>> model.recommend(1, k=3)  # doctest: +SKIP
+    """
+
+    _fitted_attribute = "network_"
+
+    def __init__(
+        self,
+        *,
+        model: str = "neumf",
+        n_factors: int = 32,
+        hidden_layers: Sequence[int] = (64, 32, 16, 8),
+        dropout: float = 0.0,
+        n_negatives: int = 4,
+        batch_size: int = 2048,
+        n_epochs: int = 20,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_decay: float = 1.0,
+        pretrain: bool = False,
+        early_stopping: bool = False,
+        patience: int = 3,
+        min_rating: float | None = None,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str = "rating",
+        time_col: str = "timestamp",
+        on_unknown_user: str = "raise",
+        accelerator: str = "auto",
+        devices: int | str | Sequence[int] = "auto",
+        trainer_kwargs: dict[str, Any] | None = None,
+        verbose: bool = False,
+        random_state: int | None = None,
+    ) -> None:
+        self.model = model
+        self.n_factors = n_factors
+        self.hidden_layers = hidden_layers
+        self.dropout = dropout
+        self.n_negatives = n_negatives
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.lr_decay = lr_decay
+        self.pretrain = pretrain
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.min_rating = min_rating
+        self.user_col = user_col
+        self.item_col = item_col
+        self.rating_col = rating_col
+        self.time_col = time_col
+        self.on_unknown_user = on_unknown_user
+        self.accelerator = accelerator
+        self.devices = devices
+        self.trainer_kwargs = trainer_kwargs
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # -- validation of hyperparameters ---------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.model not in _MODELS:
+            raise ValueError(f"model must be one of {list(_MODELS)}; got {self.model!r}.")
+        for name in ("n_factors", "n_negatives", "batch_size", "n_epochs", "patience"):
+            _check_positive_int(getattr(self, name), name)
+        layers = self.hidden_layers
+        if (
+            isinstance(layers, str | bytes)
+            or not isinstance(layers, Sequence)
+            or not layers
+            or any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h <= 0 for h in layers)
+        ):
+            raise ValueError(
+                f"hidden_layers must be a non-empty sequence of positive integers such as "
+                f"(64, 32, 16, 8); got {layers!r}."
+            )
+        if self.model in ("mlp", "neumf") and layers[0] < 2:
+            raise ValueError(
+                f"hidden_layers[0] is the concatenated user+item embedding width and must be at "
+                f"least 2; got {layers[0]}."
+            )
+        for name, low, high in (
+            ("dropout", 0.0, 1.0),
+            ("learning_rate", 0.0, math.inf),
+            ("weight_decay", 0.0, math.inf),
+            ("lr_decay", 0.0, 1.0),
+        ):
+            value = getattr(self, name)
+            ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value)
+            if name == "dropout":
+                ok = ok and low <= value < high
+            elif name == "weight_decay":
+                ok = ok and value >= low
+            elif name == "lr_decay":
+                ok = ok and low < value <= high
+            else:
+                ok = ok and value > low
+            if not ok:
+                raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
+        if self.on_unknown_user not in ("raise", "popular"):
+            raise ValueError(
+                f"on_unknown_user must be 'raise' or 'popular'; got {self.on_unknown_user!r}."
+            )
+        if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
+            raise TypeError(
+                f"trainer_kwargs must be a dict of Trainer arguments or None; got "
+                f"{type(self.trainer_kwargs).__name__}."
+            )
+        if self.random_state is not None and (
+            isinstance(self.random_state, bool) or not isinstance(self.random_state, int | np.integer)
+        ):
+            raise TypeError(
+                f"random_state must be an int or None (a seed that can be stored); got "
+                f"{type(self.random_state).__name__}."
+            )
+
+    # -- fit ----------------------------------------------------------------------------------------
+    def fit(
+        self, interactions: pd.DataFrame, *, validation: pd.DataFrame | None = None
+    ) -> NeuralCF:
+        """Train on an interactions frame; returns ``self``.
+
+        Parameters
+        ----------
+        interactions : pandas.DataFrame
+            Columns ``user_col`` and ``item_col`` (ids of any hashable type), optionally
+            ``rating_col`` and ``time_col``. Every row is a positive (or only those rated at least
+            ``min_rating``); repeated pairs are collapsed with a warning.
+        validation : pandas.DataFrame or None, default None
+            Held-out interactions (never the test set) used to validate HR@10 / NDCG@10 after
+            every epoch; the weights of the best epoch are kept. Rows whose user or item is not
+            in ``interactions`` are set aside with a warning.
+
+        Returns
+        -------
+        NeuralCF
+            The fitted estimator. A second call starts over. If ``fit`` fails or is interrupted,
+            the estimator keeps its previous state.
+        """
+        self._check_params()
+        start = time.perf_counter()
+        seed = (
+            int(self.random_state)
+            if self.random_state is not None
+            else int(np.random.SeedSequence().entropy % (2**31))
+        )
+        positives = self._prepare(interactions)
+        users, items, seen, popularity, train_u, train_i = self._set_catalogue(positives)
+        val_frame = validation
+        if val_frame is None and self.early_stopping:
+            from .splits import leave_one_out
+
+            time_col = self.time_col if self.time_col in positives.columns else None
+            split = leave_one_out(
+                positives,
+                user_col=self.user_col,
+                item_col=self.item_col,
+                time_col=time_col,
+                random_state=seed,
+            )
+            val_frame = split.test
+            keep = users.transform(split.train[self.user_col]), items.transform(
+                split.train[self.item_col]
+            )
+            train_u, train_i = keep
+        val_tensors = None
+        if val_frame is not None:
+            val_tensors = self._validation_tensors(
+                val_frame, users, items, seen, train_u, train_i, seed
+            )
+
+        with _preserve_torch_rng(seed):
+            network = self._train(
+                users, items, train_u, train_i, val_tensors, seed, model=self.model
+            )
+        network = network.cpu().eval()
+        history, best_epoch = self._last_history
+        # All fitted state is assigned at once, only after training succeeded.
+        self.user_encoder_, self.item_encoder_ = users, items
+        self.seen_, self.item_popularity_ = seen, popularity
+        self.history_, self.best_epoch_ = history, best_epoch
+        self.network_ = network
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _validation_tensors(
+        self,
+        frame: pd.DataFrame,
+        users: IdEncoder,
+        items: IdEncoder,
+        seen: sp.csr_matrix,
+        train_u: np.ndarray,
+        train_i: np.ndarray,
+        seed: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        check_interactions(
+            frame, user_col=self.user_col, item_col=self.item_col, parameter="validation"
+        )
+        vu = users.get_indexer(frame[self.user_col].to_numpy())
+        vi = items.get_indexer(frame[self.item_col].to_numpy())
+        known = (vu >= 0) & (vi >= 0)
+        if not known.all():
+            warnings.warn(
+                f"{int((~known).sum())} validation row(s) have a user or item absent from the "
+                "training interactions and are left out of validation.",
+                UnknownIdWarning,
+                stacklevel=3,
+            )
+        if not known.any():
+            raise ValueError(
+                "validation has no row whose user and item both appear in the training "
+                "interactions; pass held-out interactions of known users and items."
+            )
+        train = pd.DataFrame({"user": train_u, "item": train_i})
+        held = pd.DataFrame({"user": vu[known], "item": vi[known]}).drop_duplicates("user")
+        n_pool = np.diff(seen.indptr)[held["user"].to_numpy()]
+        n_neg = int(min(99, max(1, len(items) - n_pool.max() - 1)))
+        cands = sample_candidates(train, held, n_negatives=n_neg, random_state=seed)
+        # one row per validation user: target first, then its negatives (-1 padded)
+        cands = cands.sort_values(["user", "is_target"], ascending=[True, False], kind="stable")
+        counts = cands.groupby("user", sort=True).size().to_numpy()
+        width = int(counts.max())
+        offsets = np.arange(len(cands)) - np.repeat(np.cumsum(counts) - counts, counts)
+        rows = np.repeat(np.arange(len(counts)), counts)
+        matrix = np.full((len(counts), width), -1, dtype=np.int64)
+        matrix[rows, offsets] = cands["item"].to_numpy()
+        val_users = cands["user"].drop_duplicates().to_numpy()
+        return torch.from_numpy(val_users.astype(np.int64)), torch.from_numpy(matrix)
+
+    def _train(
+        self,
+        users: IdEncoder,
+        items: IdEncoder,
+        train_u: np.ndarray,
+        train_i: np.ndarray,
+        val_tensors: tuple[torch.Tensor, torch.Tensor] | None,
+        seed: int,
+        *,
+        model: str,
+    ) -> torch.nn.Module:
+        from .model import GMF, MLP, NeuMF, NCFModule, build_network
+
+        network = build_network(
+            model,
+            len(users),
+            len(items),
+            n_factors=int(self.n_factors),
+            hidden_layers=tuple(int(h) for h in self.hidden_layers),
+            dropout=float(self.dropout),
+        )
+        if model == "neumf" and self.pretrain:
+            gmf = self._train(users, items, train_u, train_i, val_tensors, seed, model="gmf")
+            mlp = self._train(users, items, train_u, train_i, val_tensors, seed, model="mlp")
+            assert isinstance(network, NeuMF) and isinstance(gmf, GMF) and isinstance(mlp, MLP)
+            network.load_pretrained(gmf, mlp)
+        module = NCFModule(
+            network,
+            learning_rate=float(self.learning_rate),
+            weight_decay=float(self.weight_decay),
+            lr_decay=float(self.lr_decay),
+        )
+        seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
+        full = np.flatnonzero(np.diff(seen_train.indptr) >= len(items))
+        if len(full):
+            keep = ~np.isin(train_u, full)
+            warnings.warn(
+                f"{len(full)} user(s) interacted with every item, so no negative can be sampled "
+                f"for them; their {int((~keep).sum())} positive(s) are left out of training.",
+                UserWarning,
+                stacklevel=4,
+            )
+            train_u, train_i = train_u[keep], train_i[keep]
+            if not len(train_u):
+                raise ValueError(
+                    "every user interacted with every item: implicit feedback training needs "
+                    "unobserved items to sample as negatives."
+                )
+        from .sampling import NegativeSampler
+
+        train_data = _EpochBatches(
+            train_u,
+            train_i,
+            NegativeSampler(seen_train),
+            n_negatives=int(self.n_negatives),
+            batch_size=int(self.batch_size),
+            seed=seed,
+        )
+        loader = torch.utils.data.DataLoader(train_data, batch_size=None)
+        val_loader = None
+        monitor = None
+        if val_tensors is not None:
+            val_loader = torch.utils.data.DataLoader(
+                _TensorBatches(*val_tensors, batch_size=1024), batch_size=None
+            )
+            monitor = f"val_ndcg@{module.val_k}"
+        patience = int(self.patience) if (self.early_stopping and monitor) else None
+        callbacks = _callbacks(monitor, patience, bool(self.verbose))
+        with _quiet_lightning(bool(self.verbose)), _interrupt_as_keyboard_interrupt():
+            trainer = self._build_trainer(callbacks)
+            trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
+        history = callbacks[0]
+        if history.best_state is not None:
+            network.load_state_dict(history.best_state)
+        self._last_history = (history.history, history.best_epoch)
+        return network
+
+    def _build_trainer(self, callbacks: list[Any]) -> Any:
+        """The only place in the library that builds a Lightning Trainer."""
+        import pytorch_lightning as pl
+
+        kwargs: dict[str, Any] = {
+            "max_epochs": int(self.n_epochs),
+            "accelerator": self.accelerator,
+            "devices": self.devices,
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": bool(self.verbose),
+            "enable_model_summary": bool(self.verbose),
+            "num_sanity_val_steps": 0,
+            "deterministic": False,
+        }
+        extra = dict(self.trainer_kwargs or {})
+        user_callbacks = extra.pop("callbacks", None) or []
+        if not isinstance(user_callbacks, list):
+            user_callbacks = [user_callbacks]
+        kwargs.update(extra)
+        kwargs["callbacks"] = [*callbacks, *user_callbacks]
+        try:
+            return pl.Trainer(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"could not build the Lightning Trainer from accelerator={self.accelerator!r}, "
+                f"devices={self.devices!r}, trainer_kwargs={self.trainer_kwargs!r}: {exc}"
+            ) from exc
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        out = np.empty(len(user_idx), dtype=np.float64)
+        step = 1 << 18
+        with torch.inference_mode():
+            for s in range(0, len(user_idx), step):
+                u = torch.from_numpy(np.ascontiguousarray(user_idx[s : s + step], dtype=np.int64))
+                i = torch.from_numpy(np.ascontiguousarray(item_idx[s : s + step], dtype=np.int64))
+                out[s : s + step] = self.network_(u, i).double().numpy()
+        return out
+
+    def _score_users(self, user_idx: np.ndarray) -> torch.Tensor:
+        from .model import score_all_batched
+
+        with torch.inference_mode():
+            return score_all_batched(self.network_, torch.from_numpy(user_idx.astype(np.int64)))
+
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Predicted probability that each (user, item) pair is a positive (raw ids in).
+
+        See :meth:`_BaseRecommender.predict`.
+        """
+        return 1.0 / (1.0 + np.exp(-super().predict(users, items)))
+
+    def _to_output_score(self, scores: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-scores))
+
+    # -- persistence --------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to one file: hyperparameters, id maps, seen items, weights.
+
+        The file holds only tensors and plain Python values, so :meth:`load` reads it with
+        ``torch.load(..., weights_only=True)``, which cannot run code. It is written to a temporary
+        file and renamed, so an interrupted save never leaves a half-written model behind.
+        ``trainer_kwargs`` are not saved (they may hold callbacks and loggers).
+        """
+        self._check_fitted()
+        params = self.get_params()
+        params["trainer_kwargs"] = None
+        params["hidden_layers"] = [int(h) for h in self.hidden_layers]
+        payload = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "params": params,
+            "users": _ids_to_payload(self.user_encoder_.classes_),
+            "items": _ids_to_payload(self.item_encoder_.classes_),
+            "seen_indptr": torch.from_numpy(self.seen_.indptr.astype(np.int64)),
+            "seen_indices": torch.from_numpy(self.seen_.indices.astype(np.int64)),
+            "item_popularity": torch.from_numpy(self.item_popularity_.astype(np.int64)),
+            "state_dict": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+            "best_epoch": self.best_epoch_,
+            "history": [{k: float(v) for k, v in row.items()} for row in self.history_],
+            "fit_time": float(self.fit_time_),
+        }
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(payload, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> NeuralCF:
+        """Load a model written by :meth:`save`; needs no training data.
+
+        Raises
+        ------
+        ValueError
+            If the file is truncated, corrupted, not a model file, written by an incompatible
+            version, or carries anything but tensors and plain values (it is never executed).
+        FileNotFoundError
+            If ``path`` does not exist.
+        """
+        from .model import build_network
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no model file at {str(path)!r}.")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ValueError(
+                f"could not load {str(path)!r} as an implicit_ncf model: the file is truncated, "
+                f"corrupted, or holds objects other than tensors and plain values (refused "
+                f"without running them). Re-save it with NeuralCF.save. ({type(exc).__name__})"
+            ) from exc
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+            raise ValueError(f"{str(path)!r} is not an implicit_ncf model file.")
+        version = payload.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"{str(path)!r} was written in model format version {version!r}; this version of "
+                f"implicit_ncf reads version {FORMAT_VERSION}. Load it with the version that "
+                "wrote it, or retrain."
+            )
+        try:
+            valid = set(cls._get_param_names())
+            est = cls(**{k: v for k, v in payload["params"].items() if k in valid})
+            users = _encoder_from_payload("user", payload["users"])
+            items = _encoder_from_payload("item", payload["items"])
+            indptr = payload["seen_indptr"].numpy()
+            indices = payload["seen_indices"].numpy()
+            seen = sp.csr_matrix(
+                (np.ones(len(indices), dtype=np.float32), indices, indptr),
+                shape=(len(users), len(items)),
+            )
+            network = build_network(
+                est.model,
+                len(users),
+                len(items),
+                n_factors=int(est.n_factors),
+                hidden_layers=tuple(int(h) for h in est.hidden_layers),
+                dropout=float(est.dropout),
+            )
+            network.load_state_dict(payload["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(
+                f"{str(path)!r} is an implicit_ncf model file but its contents are inconsistent "
+                f"({type(exc).__name__}: {exc}); re-save it with NeuralCF.save."
+            ) from exc
+        est.user_encoder_, est.item_encoder_, est.seen_ = users, items, seen
+        est.item_popularity_ = payload["item_popularity"].numpy()
+        est.history_ = payload.get("history", [])
+        est.best_epoch_ = payload.get("best_epoch")
+        est.fit_time_ = payload.get("fit_time", float("nan"))
+        est.network_ = network.eval()
+        return est
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_last_history", None)
+        return state
+
+
+def _ids_to_payload(ids: np.ndarray) -> list[Any]:
+    out = []
+    for value in ids.tolist():
+        if isinstance(value, int | float | str | bool) or value is None:
+            out.append(value)
+        else:
+            raise TypeError(
+                f"cannot save ids of type {type(value).__name__} ({value!r}); use int or str ids."
+            )
+    return out
+
+
+def _encoder_from_payload(name: str, ids: list[Any]) -> IdEncoder:
+    enc = IdEncoder(name)
+    enc.classes_ = np.array(ids, dtype=object) if ids and not _homogeneous(ids) else np.array(ids)
+    enc.__setstate__(dict(enc.__dict__))
+    return enc
+
+
+def _homogeneous(ids: list[Any]) -> bool:
+    kind = type(ids[0])
+    return all(type(v) is kind for v in ids)
+
+
+@contextlib.contextmanager
+def _preserve_torch_rng(seed: int) -> Iterator[None]:
+    """Seed torch for this fit without disturbing the caller's global RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def _interrupt_as_keyboard_interrupt() -> Iterator[None]:
+    """Lightning turns Ctrl+C into ``sys.exit(1)`` and ignores SIGINT afterwards; a library must
+    not. Restore the SIGINT handler and re-raise ``KeyboardInterrupt`` instead."""
+    in_main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if in_main else None
+    try:
+        yield
+    except SystemExit as exc:
+        if exc.code == 1:
+            raise KeyboardInterrupt("training was interrupted; the estimator is unchanged") from None
+        raise
+    finally:
+        if in_main and handler is not None:
+            signal.signal(signal.SIGINT, handler)
+

@@ -1,0 +1,372 @@
+"""Contract tests for NeuralCF and PopularityRecommender (one test per convention)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import planted_interactions
+
+from implicit_ncf import NeuralCF, NotFittedError, PopularityRecommender
+from implicit_ncf.splits import leave_one_out
+
+FAST = {"n_epochs": 2, "batch_size": 256, "n_factors": 8, "hidden_layers": (16, 8)}
+MODELS = ["neumf", "gmf", "mlp", "mf"]
+
+
+def clone(estimator):
+    """scikit-learn's clone, without depending on scikit-learn."""
+    params = estimator.get_params(deep=False)
+    return type(estimator)(**params)
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return planted_interactions(n_users=60, n_items=40, per_user=8)
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def fitted(request, data) -> NeuralCF:
+    return NeuralCF(model=request.param, random_state=0, **FAST).fit(data)
+
+
+def test_init_only_stores_parameters():
+    est = NeuralCF(model="not-a-model", n_epochs=-3, random_state=0)
+    assert est.model == "not-a-model" and est.n_epochs == -3  # validated in fit, not __init__
+    assert not any(name.endswith("_") for name in vars(est))
+
+
+def test_get_params_round_trip_and_clone():
+    est = NeuralCF(model="gmf", n_factors=16, random_state=3)
+    params = est.get_params()
+    assert params["model"] == "gmf" and params["n_factors"] == 16 and params["random_state"] == 3
+    twin = clone(est)
+    assert twin is not est and twin.get_params() == params
+    assert NeuralCF().set_params(**params).get_params() == params
+
+
+def test_sklearn_clone_when_available():
+    base = pytest.importorskip("sklearn.base")
+    est = NeuralCF(model="mlp", hidden_layers=(8, 4))
+    assert base.clone(est).get_params() == est.get_params()
+
+
+def test_set_params_rejects_unknown_name():
+    with pytest.raises(ValueError, match="invalid parameter 'n_factor'"):
+        NeuralCF().set_params(n_factor=3)
+
+
+def test_repr_shows_changed_parameters():
+    assert repr(NeuralCF(model="gmf")) == "NeuralCF(model='gmf')"
+
+
+@pytest.mark.parametrize("method", ["recommend", "predict", "score", "save"])
+def test_not_fitted_error(method, tmp_path):
+    est = NeuralCF()
+    args = {
+        "recommend": ("u1",),
+        "predict": (["u1"], [1]),
+        "score": (pd.DataFrame({"user": ["u1"], "item": [1]}),),
+        "save": (tmp_path / "m.pt",),
+    }[method]
+    with pytest.raises(NotFittedError, match="not fitted"):
+        getattr(est, method)(*args)
+
+
+def test_fit_returns_self(data):
+    est = NeuralCF(model="mf", random_state=0, **FAST)
+    assert est.fit(data) is est
+    assert est.n_users_ == data["user"].nunique() and est.n_items_ == data["item"].nunique()
+    assert len(est.history_) == FAST["n_epochs"]
+
+
+def test_second_fit_starts_over(data):
+    est = NeuralCF(model="gmf", random_state=0, **FAST).fit(data)
+    other = pd.DataFrame({"user": ["x", "x", "y", "y"], "item": [100, 101, 101, 102]})
+    est.fit(other)
+    assert list(est.user_encoder_.classes_) == ["x", "y"]
+    assert list(est.item_encoder_.classes_) == [100, 101, 102]
+    fresh = NeuralCF(model="gmf", random_state=0, **FAST).fit(other)
+    pd.testing.assert_frame_equal(est.recommend("x", k=1), fresh.recommend("x", k=1))
+
+
+def test_recommend_never_contains_training_item(fitted, data):
+    users = data["user"].unique().tolist()
+    recs = fitted.recommend(users, k=10)
+    seen = set(zip(data["user"], data["item"], strict=True))
+    assert not any((u, i) in seen for u, i in zip(recs["user"], recs["item"], strict=True))
+    assert (recs.groupby("user").size() == 10).all()
+
+
+def test_recommend_single_user_frame(fitted, data):
+    recs = fitted.recommend("u0", k=5)
+    assert list(recs.columns) == ["item", "score"] and len(recs) == 5
+    assert recs["score"].is_monotonic_decreasing
+    assert set(recs["item"]) <= set(data["item"])
+
+
+def test_recommend_include_seen_can_return_training_items(fitted, data):
+    recs = fitted.recommend("u0", k=fitted.n_items_, exclude_seen=False)
+    assert len(recs) == fitted.n_items_
+
+
+def test_recommend_matches_predict(fitted):
+    recs = fitted.recommend("u1", k=5)
+    scores = fitted.predict(["u1"] * 5, recs["item"].tolist())
+    np.testing.assert_allclose(scores, recs["score"].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_recommend_k_larger_than_unseen_returns_all_unseen(fitted, data):
+    n_seen = int((data["user"] == "u0").sum())
+    recs = fitted.recommend("u0", k=10_000)
+    assert len(recs) == fitted.n_items_ - n_seen
+
+
+def test_unknown_user_raises_naming_id(fitted):
+    with pytest.raises(ValueError, match="unknown user id.*'nobody'"):
+        fitted.recommend("nobody")
+
+
+def test_unknown_user_popular_fallback(data):
+    est = NeuralCF(model="mf", on_unknown_user="popular", random_state=0, **FAST).fit(data)
+    recs = est.recommend(["nobody", "u0"], k=3)
+    counts = data["item"].value_counts()
+    popular = recs.loc[recs["user"] == "nobody", "item"]
+    assert counts[popular].tolist() == counts.iloc[:3].tolist()
+
+
+def test_predict_unknown_item_raises(fitted):
+    with pytest.raises(ValueError, match="unknown item id"):
+        fitted.predict(["u0"], [99999])
+
+
+def test_same_random_state_same_model(data):
+    a = NeuralCF(model="neumf", random_state=7, **FAST).fit(data)
+    b = NeuralCF(model="neumf", random_state=7, **FAST).fit(data)
+    for (name, x), (_, y) in zip(
+        a.network_.state_dict().items(), b.network_.state_dict().items(), strict=True
+    ):
+        assert torch.equal(x, y), name
+    pd.testing.assert_frame_equal(a.recommend(["u0", "u1"]), b.recommend(["u0", "u1"]))
+
+
+def test_fit_does_not_touch_global_torch_rng(data):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    NeuralCF(model="mf", random_state=0, **FAST).fit(data)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    loaded = NeuralCF.load(path)
+    users = ["u0", "u5", "u9"]
+    pd.testing.assert_frame_equal(fitted.recommend(users), loaded.recommend(users))
+    assert loaded.get_params() == {**fitted.get_params(), "hidden_layers": [16, 8]} or (
+        loaded.get_params()["model"] == fitted.model
+    )
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_saved_file_loads_with_weights_only(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "implicit_ncf.model"
+
+
+def test_pickle_round_trip(fitted):
+    clone_ = pickle.loads(pickle.dumps(fitted))
+    pd.testing.assert_frame_equal(fitted.recommend(["u0", "u3"]), clone_.recommend(["u0", "u3"]))
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED_BY_PICKLE",))
+
+
+def test_load_refuses_malicious_pickle(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "implicit_ncf.model", "format_version": 1, "x": _Boom()}, path)
+    with pytest.raises(ValueError, match="refused without running them"):
+        NeuralCF.load(path)
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+def test_load_truncated_file(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated, corrupted"):
+        NeuralCF.load(path)
+
+
+def test_load_incompatible_version(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 999
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="format version 999"):
+        NeuralCF.load(path)
+
+
+def test_load_not_a_model_file(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not an implicit_ncf model file"):
+        NeuralCF.load(path)
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        NeuralCF.load(tmp_path / "missing.pt")
+
+
+class _RaiseAt(pl.Callback):
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        raise self.exc
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_failed_fit_keeps_previous_state(data, exc):
+    est = NeuralCF(model="gmf", random_state=0, **FAST).fit(data)
+    network, before = est.network_, est.recommend("u0")
+    est.set_params(trainer_kwargs={"callbacks": [_RaiseAt(exc)]})
+    with pytest.raises(type(exc)):
+        est.fit(data.iloc[:100])
+    assert est.network_ is network
+    pd.testing.assert_frame_equal(est.recommend("u0"), before)
+
+
+def test_failed_first_fit_leaves_estimator_unfitted(data):
+    est = NeuralCF(model="gmf", random_state=0, trainer_kwargs={"callbacks": [_RaiseAt(
+        RuntimeError("boom"))]}, **FAST)
+    with pytest.raises(RuntimeError, match="boom"):
+        est.fit(data)
+    assert not hasattr(est, "network_")
+    with pytest.raises(NotFittedError):
+        est.recommend("u0")
+
+
+def test_recommend_is_thread_safe(fitted, data):
+    users = data["user"].unique().tolist()
+    expected = fitted.recommend(users, k=5)
+    results: list[pd.DataFrame] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(3):
+                results.append(fitted.recommend(users, k=5))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for frame in results:
+        pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_validation_keeps_best_epoch(data):
+    split = leave_one_out(data)
+    est = NeuralCF(model="gmf", random_state=0, **{**FAST, "n_epochs": 3})
+    est.fit(split.train, validation=split.test)
+    assert all("val_hr@10" in row and "val_ndcg@10" in row for row in est.history_)
+    best = max(range(3), key=lambda e: est.history_[e]["val_ndcg@10"])
+    assert est.best_epoch_ == best
+
+
+def test_early_stopping_uses_internal_split(data):
+    est = NeuralCF(model="mf", early_stopping=True, patience=1, random_state=0, **FAST)
+    est.fit(data)
+    assert "val_hr@10" in est.history_[0]
+    # recommendations still exclude every interaction passed to fit
+    recs = est.recommend(data["user"].unique().tolist(), k=5)
+    seen = set(zip(data["user"], data["item"], strict=True))
+    assert not any((u, i) in seen for u, i in zip(recs["user"], recs["item"], strict=True))
+
+
+def test_evaluate_reports_both_protocols(fitted, data):
+    split = leave_one_out(data)
+    sampled = fitted.evaluate(split.test, k=(5, 10), n_negatives=20)
+    full = fitted.evaluate(split.test, k=(5, 10), n_negatives=None)
+    for result in (sampled, full):
+        assert {"hr@5", "hr@10", "ndcg@10", "mrr@10", "n_users"} <= set(result)
+        assert 0.0 <= result["hr@5"] <= result["hr@10"] <= 1.0
+    assert fitted.score(split.test, n_negatives=20) == sampled["hr@10"]
+
+
+def test_evaluate_n_negatives_larger_than_pool(fitted, data):
+    split = leave_one_out(data)
+    with pytest.raises(ValueError, match="n_negatives=99 is more than"):
+        fitted.evaluate(split.test)
+
+
+def test_evaluate_counts_unknown_test_users_as_misses(fitted):
+    test = pd.DataFrame({"user": ["u0", "stranger"], "item": [0, 1]})
+    with pytest.warns(UserWarning, match="scored as misses"):
+        result = fitted.evaluate(test, k=10, n_negatives=20)
+    assert result["n_unknown_users"] == 1 and result["n_unknown_targets"] == 1
+    assert result["n_targets"] == 2
+
+
+def test_learning_planted_structure_beats_chance():
+    data = planted_interactions(n_users=200, n_items=100, n_clusters=5, per_user=15, seed=1)
+    split = leave_one_out(data)
+    est = NeuralCF(model="neumf", n_epochs=15, batch_size=512, learning_rate=5e-3,
+                   n_factors=16, hidden_layers=(32, 16), random_state=0).fit(split.train)
+    hr = est.score(split.test, n_negatives=50)
+    pop = PopularityRecommender().fit(split.train).score(split.test, n_negatives=50)
+    # chance is 10/51 ~ 0.2; the cluster structure makes near-perfect ranking possible
+    assert hr > 0.8 and hr > pop + 0.3
+
+
+def test_popularity_recommender_contract(data):
+    pop = PopularityRecommender().fit(data)
+    recs = pop.recommend("u0", k=3)
+    assert list(recs.columns) == ["item", "score"]
+    seen = set(data.loc[data["user"] == "u0", "item"])
+    assert not set(recs["item"]) & seen
+    assert clone(pop).get_params() == pop.get_params()
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"model": "transformer"}, "model must be one of"),
+        ({"n_epochs": 0}, "n_epochs must be a positive integer; got 0"),
+        ({"batch_size": 2.5}, "batch_size must be a positive integer; got 2.5"),
+        ({"hidden_layers": ()}, "hidden_layers must be a non-empty sequence"),
+        ({"learning_rate": -1.0}, "learning_rate has an invalid value -1.0"),
+        ({"dropout": 1.0}, "dropout has an invalid value 1.0"),
+        ({"on_unknown_user": "ignore"}, "on_unknown_user must be 'raise' or 'popular'"),
+    ],
+)
+def test_bad_hyperparameters(data, params, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        NeuralCF(**params).fit(data)
+
+
+def test_model_file_path_accepts_str(fitted, tmp_path):
+    path = str(Path(tmp_path) / "m.pt")
+    fitted.save(path)
+    assert isinstance(NeuralCF.load(path), NeuralCF)

@@ -1,0 +1,59 @@
+"""The NCF networks: full-catalogue scoring equals pairwise forward, pretraining, training step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from implicit_ncf.model import GMF, MLP, NCFModule, NeuMF, build_network, score_all_batched
+
+N_USERS, N_ITEMS = 13, 29
+
+
+@pytest.mark.parametrize("model", ["mf", "gmf", "mlp", "neumf"])
+def test_score_all_equals_forward_on_every_pair(model):
+    torch.manual_seed(0)
+    net = build_network(model, N_USERS, N_ITEMS, n_factors=6, hidden_layers=(10, 6, 4)).eval()
+    for p in net.parameters():  # move away from the near-zero initialisation
+        torch.nn.init.normal_(p, std=0.5)
+    users = torch.arange(N_USERS)
+    with torch.no_grad():
+        fast = score_all_batched(net, users, block=4)
+        pairs_u = users.repeat_interleave(N_ITEMS)
+        pairs_i = torch.arange(N_ITEMS).repeat(N_USERS)
+        slow = net(pairs_u, pairs_i).view(N_USERS, N_ITEMS)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+def test_mlp_single_layer_tower():
+    net = MLP(N_USERS, N_ITEMS, hidden_layers=(8,))
+    assert net(torch.tensor([0, 1]), torch.tensor([2, 3])).shape == (2,)
+    torch.testing.assert_close(
+        net.score_all(torch.tensor([0]))[0, 2], net(torch.tensor([0]), torch.tensor([2]))[0]
+    )
+
+
+def test_neumf_pretrained_initialisation_combines_towers():
+    torch.manual_seed(1)
+    gmf, mlp = GMF(N_USERS, N_ITEMS, 4), MLP(N_USERS, N_ITEMS, (8, 4))
+    neumf = NeuMF(N_USERS, N_ITEMS, 4, (8, 4))
+    neumf.load_pretrained(gmf, mlp, alpha=0.5)
+    u, i = torch.tensor([0, 3, 5]), torch.tensor([1, 2, 28])
+    with torch.no_grad():
+        expected = 0.5 * gmf(u, i) + 0.5 * mlp(u, i)
+        torch.testing.assert_close(neumf(u, i), expected)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="model must be one of"):
+        build_network("deepfm", 2, 2, n_factors=2, hidden_layers=(4,))
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
+def test_training_step_loss_and_l2_penalty():
+    torch.manual_seed(0)
+    net = GMF(N_USERS, N_ITEMS, 4)
+    batch = (torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([1.0, 0.0]))
+    plain = NCFModule(net).training_step(batch, 0)
+    penalised = NCFModule(net, weight_decay=10.0).training_step(batch, 0)
+    assert penalised > plain > 0
