@@ -336,6 +336,7 @@ class _BaseRecommender:
         k: int | Sequence[int] = (5, 10, 20),
         n_negatives: int | None = 99,
         random_state: Any = 0,
+        candidates: pd.DataFrame | None = None,
     ) -> dict[str, float]:
         """HR@k, NDCG@k and MRR@k of held-out test interactions.
 
@@ -351,6 +352,11 @@ class _BaseRecommender:
             training items (full ranking).
         random_state : int, Generator or None, default 0
             Seed of the sampled negatives, fixed by default so that scores are comparable.
+        candidates : pandas.DataFrame or None, default None
+            A ready candidates frame (``user``, ``item``, ``is_target`` columns, as
+            :func:`implicit_ncf.sampling.sample_candidates` returns), e.g. a published set of
+            negatives such as the NCF paper's; ``test`` is then used only for validation and
+            ``n_negatives`` / ``random_state`` are ignored.
 
         Returns
         -------
@@ -364,15 +370,24 @@ class _BaseRecommender:
         ks = _check_ks(k)
         n_negatives = _check_positive_int(n_negatives, "n_negatives", allow_none=True)
         check_interactions(test, user_col=self.user_col, item_col=self.item_col, parameter="test")
-        test_pairs = test[[self.user_col, self.item_col]]
-        candidates = sample_candidates(
-            self._training_frame(),
-            test_pairs,
-            n_negatives=n_negatives,
-            user_col=self.user_col,
-            item_col=self.item_col,
-            random_state=random_state,
-        )
+        if candidates is None:
+            candidates = sample_candidates(
+                self._training_frame(),
+                test[[self.user_col, self.item_col]],
+                n_negatives=n_negatives,
+                user_col=self.user_col,
+                item_col=self.item_col,
+                random_state=random_state,
+            )
+        else:
+            check_interactions(
+                candidates, user_col=self.user_col, item_col=self.item_col, parameter="candidates"
+            )
+            if "is_target" not in candidates.columns:
+                raise ValueError(
+                    "candidates needs a boolean 'is_target' column marking each user's held-out "
+                    f"item(s); its columns are {list(candidates.columns)!r}."
+                )
         scored, info = self._score_candidates(candidates)
         result = evaluate_scored(scored, k=ks, user_col=self.user_col, item_col=self.item_col)
         if info["n_unknown_targets"]:
@@ -393,6 +408,7 @@ class _BaseRecommender:
         k: int = 10,
         n_negatives: int | None = 99,
         random_state: Any = 0,
+        candidates: pd.DataFrame | None = None,
     ) -> float:
         """Hit Ratio@k on ``test``: by default each test item ranked among 99 sampled unseen items.
 
@@ -400,11 +416,10 @@ class _BaseRecommender:
         catalogue.
         """
         k = _check_positive_int(k, "k")  # type: ignore[assignment]
-        return float(
-            self.evaluate(test, k=(k,), n_negatives=n_negatives, random_state=random_state)[
-                f"hr@{k}"
-            ]
+        result = self.evaluate(
+            test, k=(k,), n_negatives=n_negatives, random_state=random_state, candidates=candidates
         )
+        return float(result[f"hr@{k}"])
 
 
 def _mask_seen(scores: torch.Tensor, seen: sp.csr_matrix, user_idx: np.ndarray) -> None:
