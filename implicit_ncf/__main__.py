@@ -42,10 +42,11 @@ def demo(argv: Sequence[str] | None = None) -> int:
 
     from .data import DuplicateInteractionsWarning
     from .datasets import load_movielens, load_movies
-    from .estimator import NeuralCF, PopularityRecommender
+    from .estimator import NeuralCF, PopularityRecommender, UnknownIdWarning
     from .splits import leave_one_out
 
     warnings.simplefilter("ignore", DuplicateInteractionsWarning)
+    warnings.simplefilter("ignore", UnknownIdWarning)  # reported below instead
     ratings = load_movielens("latest-small")
     movies = load_movies("latest-small").set_index("item")
     print(
@@ -84,6 +85,11 @@ def demo(argv: Sequence[str] | None = None) -> int:
     rows.append((args.model, sampled, full, model.fit_time_))
     print()
     print(_table(rows))
+    if sampled["n_unknown_targets"]:
+        print(
+            f"\n{sampled['n_unknown_targets']} of {sampled['n_targets']} held-out movies never "
+            "appear in training: no model can rank them, so they count as misses."
+        )
     print(
         "\nSampled metrics rank the held-out item among 99 random unseen items (the NCF paper's "
         "protocol); full ranking ranks it among every unseen item and is the harder, more "

@@ -72,6 +72,18 @@ def _check_ids(frame: pd.DataFrame, column: str, parameter: str) -> None:
                 f"column {column!r} ({parameter}) has {int(bad.sum())} infinite id(s) at rows "
                 f"{_describe(frame.index[bad])}. Ids must be finite numbers or strings."
             )
+    elif values.dtype == object:
+        # Ids are hashed into indices; only object columns can hold unhashable values (lists,
+        # dicts, arrays), and hashing them once here is cheaper than a traceback from pandas.
+        try:
+            pd.unique(values.to_numpy())
+        except TypeError:
+            bad_value = next((v for v in values if not pd.api.types.is_hashable(v)), None)
+            raise TypeError(
+                f"column {column!r} ({parameter}) holds unhashable ids such as {bad_value!r} "
+                f"({type(bad_value).__name__}); ids must be ints, strings or other hashable "
+                f"values. Convert them, e.g. frame[{column!r}] = frame[{column!r}].map(tuple)."
+            ) from None
 
 
 def _check_numeric(frame: pd.DataFrame, column: str, parameter: str, what: str) -> None:

@@ -332,14 +332,20 @@ def _rows(values: Any, parameter: str) -> list[Any]:
     return list(values)
 
 
-def _ids(values: Any) -> list[Any]:
+def _ids(values: Any, what: str = "ids") -> list[Any]:
     if isinstance(values, np.ndarray):
         return values.ravel().tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"{what} must be a collection of ids (list, set, array); got "
+            f"{type(values).__name__} {values!r}. Wrap a single id in a list."
+        )
     return list(values)
 
 
 def _hit_matrix(recommended: Any, relevant: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean (n_rows, k) hit matrix (first occurrences only) and the relevant count per row."""
+    """Boolean hit matrix of shape (n_rows, min(k, longest list)), first occurrences only, and the
+    number of distinct relevant ids per row."""
     rec_rows = _rows(recommended, "recommended")
     rel_rows = _rows(relevant, "relevant")
     if len(rec_rows) != len(rel_rows):
@@ -347,24 +353,35 @@ def _hit_matrix(recommended: Any, relevant: Any, k: int) -> tuple[np.ndarray, np
             f"recommended and relevant must have one entry per user, in the same order; got "
             f"{len(rec_rows)} recommended list(s) and {len(rel_rows)} relevant collection(s)."
         )
-    hits = np.zeros((len(rec_rows), k), dtype=bool)
     n_relevant = np.zeros(len(rec_rows), dtype=np.int64)
+    hit_rows: list[int] = []
+    hit_pos: list[int] = []
+    width = 0  # the longest list cut at k: a huge k must not allocate (n_rows, k)
     for row, (rec, rel) in enumerate(zip(rec_rows, rel_rows, strict=True)):
         if isinstance(rec, (str, bytes)) or isinstance(rel, (str, bytes)):
             raise TypeError(
                 f"row {row}: each recommended list and relevant collection must be a sequence of "
                 f"ids, not a string ({rec!r}, {rel!r}). Wrap single ids in a list."
             )
-        rel_set = set(_ids(rel))
-        n_relevant[row] = len(rel_set)
-        if not rel_set:
-            continue
-        seen: set[Hashable] = set()
-        top = _ids(rec)[:k]
-        for pos, item in enumerate(top):
-            if item in rel_set and item not in seen:
-                hits[row, pos] = True
-            seen.add(item)
+        rel_ids = _ids(rel, f"relevant[{row}]")
+        top = _ids(rec, f"recommended[{row}]")[:k]
+        width = max(width, len(top))
+        try:
+            rel_set = set(rel_ids)
+            n_relevant[row] = len(rel_set)
+            seen: set[Hashable] = set()
+            for pos, item in enumerate(top if rel_set else ()):
+                if item in rel_set and item not in seen:
+                    hit_rows.append(row)
+                    hit_pos.append(pos)
+                seen.add(item)
+        except TypeError:
+            raise TypeError(
+                f"row {row}: ids must be hashable (ints, strings, tuples); got an unhashable id "
+                f"in recommended[{row}] or relevant[{row}]. Convert lists to tuples."
+            ) from None
+    hits = np.zeros((len(rec_rows), width), dtype=bool)
+    hits[hit_rows, hit_pos] = True
     return hits, n_relevant
 
 
@@ -503,7 +520,7 @@ def map_at_k(recommended: Any, relevant: Any, k: int = 10, *, reduction: Reducti
     reduction = _check_reduction(reduction)
     hits, n_relevant = _hit_matrix(recommended, relevant, k)
     _check_nonempty_relevant(n_relevant, "MAP@k")
-    precision = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+    precision = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
     ap = (precision * hits).sum(axis=1) / np.maximum(np.minimum(k, n_relevant), 1)
     return _reduce(ap, reduction, "recommended")
 
@@ -536,7 +553,9 @@ def coverage(recommended: Any, catalogue: int | Collection[Hashable]) -> float:
     >>> coverage([["a", "b"]], {"a", "c", "d", "e"})
     0.25
     """
-    if isinstance(catalogue, (bool, np.bool_)):
+    if isinstance(catalogue, (bool, np.bool_, str, bytes)) or not isinstance(
+        catalogue, (numbers.Integral, Iterable)
+    ):
         raise TypeError(
             f"catalogue must be n_items (an int) or a collection of ids; got {catalogue!r}."
         )
@@ -552,15 +571,15 @@ def coverage(recommended: Any, catalogue: int | Collection[Hashable]) -> float:
             return float(((ids >= 0) & (ids < n)).sum() / n)
         cat: set[Hashable] | range = range(n)
     else:
-        cat = set(_ids(catalogue))
+        cat = set(_ids(catalogue, "catalogue"))
         if not cat:
             raise ValueError(
                 "catalogue must be a positive number of items or a non-empty collection of ids; "
                 "got an empty collection."
             )
     found: set[Hashable] = set()
-    for row in _rows(recommended, "recommended"):
-        found.update(_ids(row))
+    for pos, row in enumerate(_rows(recommended, "recommended")):
+        found.update(_ids(row, f"recommended[{pos}]"))
     if isinstance(cat, range):
         n_found = sum(
             1
@@ -791,7 +810,14 @@ def evaluate(
         raise ValueError(
             f"column {user_col!r} (user_col) has missing user ids; drop or fill those rows first."
         )
-    users = np.asarray(pd.factorize(user_values, sort=False)[0], dtype=np.int64)
+    try:
+        users = np.asarray(pd.factorize(user_values, sort=False)[0], dtype=np.int64)
+    except TypeError:
+        raise TypeError(
+            f"column {user_col!r} (user_col) holds unhashable user ids (lists, dicts, ...); ids "
+            f"must be ints, strings or other hashable values. Convert them, e.g. "
+            f"scored[{user_col!r}] = scored[{user_col!r}].map(tuple)."
+        ) from None
     ranks = _frame_ranks(users, is_target, score)
 
     metrics: dict[str, np.ndarray] = {}
