@@ -33,6 +33,23 @@ __all__ = ["NeuralCF", "NotFittedError", "PopularityRecommender"]
 
 logger = logging.getLogger(__name__)
 
+# Examples per batch handed to the Lightning Trainer: batches of batch_size are grouped into one
+# trainer batch of up to this many examples, each still one optimizer step (NCFModule slices it).
+_BATCH_EXAMPLES = 1 << 15
+# Trainer options whose meaning depends on one optimizer step per trainer batch.
+_PER_BATCH_TRAINER_OPTIONS = frozenset(
+    {
+        "gradient_clip_val",
+        "gradient_clip_algorithm",
+        "accumulate_grad_batches",
+        "limit_train_batches",
+        "val_check_interval",
+        "max_steps",
+        "min_steps",
+        "overfit_batches",
+        "log_every_n_steps",
+    }
+)
 FORMAT_NAME = "implicit_ncf.model"
 FORMAT_VERSION = 1
 _MODELS = ("neumf", "gmf", "mlp", "mf")
@@ -61,6 +78,8 @@ def _check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> i
 
 
 def _check_ks(k: Any) -> tuple[int, ...]:
+    if isinstance(k, str | bytes):
+        raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.")
     ks = (k,) if isinstance(k, int | np.integer) and not isinstance(k, bool) else k
     try:
         ks = tuple(ks)
@@ -73,11 +92,31 @@ def _check_ks(k: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in ks)
 
 
-def _as_id_list(users: Any) -> tuple[list[Hashable], bool]:
-    """Return (ids, is_single)."""
+def _as_id_list(users: Any, parameter: str = "user") -> tuple[list[Hashable], bool]:
+    """Return (ids, is_single); a clear error for arrays that are not 1-D or unhashable ids."""
+    if isinstance(users, np.ndarray) and users.ndim != 1:
+        if users.ndim == 0:
+            return [users.item()], True
+        raise ValueError(
+            f"{parameter} must be one id or a 1-D sequence of ids; got an array of shape "
+            f"{users.shape}. Flatten it first, e.g. {parameter}=ids.ravel()."
+        )
     if isinstance(users, pd.Series | pd.Index | np.ndarray | list | tuple | set):
-        return list(users), False
-    return [users], True
+        ids, single = list(users), False
+    else:
+        ids, single = [users], True
+    for value in ids:
+        if not pd.api.types.is_hashable(value):
+            raise TypeError(
+                f"{parameter} must be one id or a list of ids, each hashable (int, str, ...); got "
+                f"{type(value).__name__} {value!r}. Pass e.g. {parameter}=[1, 2]."
+            )
+    return ids, single
+
+
+def _object_array(ids: list[Hashable]) -> np.ndarray:
+    """1-D object array of ids (``np.asarray`` would turn tuple ids into a 2-D array)."""
+    return np.fromiter(ids, dtype=object, count=len(ids))
 
 
 class _Catalogue(NamedTuple):
@@ -210,15 +249,15 @@ class _BaseRecommender:
             If the lengths differ or an id is unknown (the message names it).
         """
         self._check_fitted()
-        user_list, _ = _as_id_list(users)
-        item_list, _ = _as_id_list(items)
+        user_list, _ = _as_id_list(users, "users")
+        item_list, _ = _as_id_list(items, "items")
         if len(user_list) != len(item_list):
             raise ValueError(
                 f"users and items must have the same length; got {len(user_list)} users and "
                 f"{len(item_list)} items."
             )
-        u = self.user_encoder_.transform(np.asarray(user_list, dtype=object))
-        i = self.item_encoder_.transform(np.asarray(item_list, dtype=object))
+        u = self.user_encoder_.transform(_object_array(user_list))
+        i = self.item_encoder_.transform(_object_array(item_list))
         return self._score_pairs(u, i)
 
     def recommend(
@@ -258,11 +297,16 @@ class _BaseRecommender:
         self._check_fitted()
         k = _check_positive_int(k, "k")  # type: ignore[assignment]
         batch_size = _check_positive_int(batch_size, "batch_size")  # type: ignore[assignment]
+        if not isinstance(exclude_seen, bool | np.bool_):
+            raise TypeError(
+                f"exclude_seen must be True or False; got {type(exclude_seen).__name__} "
+                f"{exclude_seen!r}."
+            )
         ids, single = _as_id_list(user)
-        u = self.user_encoder_.get_indexer(np.asarray(ids, dtype=object))
+        u = self.user_encoder_.get_indexer(_object_array(ids))
         unknown = u < 0
         if unknown.any() and self.on_unknown_user != "popular":
-            missing = list(dict.fromkeys(np.asarray(ids, dtype=object)[unknown].tolist()))
+            missing = list(dict.fromkeys(_object_array(ids)[unknown].tolist()))
             raise ValueError(
                 f"unknown user id(s) {missing[:5]!r}{' ...' if len(missing) > 5 else ''}: not in "
                 f"the training data. Pass on_unknown_user='popular' to the constructor to "
@@ -296,7 +340,7 @@ class _BaseRecommender:
         )
         if single:
             return frame
-        frame.insert(0, "user", np.repeat(np.asarray(ids, dtype=object), n_per_user))
+        frame.insert(0, "user", np.repeat(_object_array(ids), n_per_user))
         frame["user"] = frame["user"].infer_objects()
         return frame
 
@@ -490,6 +534,21 @@ class PopularityRecommender(_BaseRecommender):
 # --------------------------------------------------------------------------------------------
 
 
+# Epochs of at most this many examples are built one epoch ahead in a background thread (their
+# tensors, 20 bytes per example, are then held twice); larger ones are built when they start and
+# decoded batch by batch, to keep the peak memory of ML-20M-sized data low.
+_LOOKAHEAD_MAX_ROWS = 1 << 24
+
+
+class _EpochParts(NamedTuple):
+    """One epoch in compact form: ``order`` indexes ``[positives..., negatives...]``."""
+
+    users: np.ndarray  # (m,) users of the rank's shuffled positives
+    items: np.ndarray  # (m,) their items
+    negatives: np.ndarray  # (m * n_negatives,) negative items, n_negatives per positive in turn
+    order: np.ndarray  # (m * (1 + n_negatives),) the shuffle of all examples (int32 if it fits)
+
+
 class _EpochBatches(torch.utils.data.IterableDataset):
     """One epoch of whole-tensor training batches, with fresh negatives each epoch.
 
@@ -498,6 +557,13 @@ class _EpochBatches(torch.utils.data.IterableDataset):
     :func:`implicit_ncf.sampling.sample_negatives`), and yields ``(users, items, labels)`` slices of
     pre-built tensors. Under distributed training each rank takes its own equal share of the
     shuffled positives, so no rank repeats another's work.
+
+    Each yielded batch holds ``steps_per_batch`` optimizer steps of ``batch_size`` examples (the
+    module slices it; see ``NCFModule(step_batch_size=...)``). Epochs of up to
+    ``_LOOKAHEAD_MAX_ROWS`` examples are built one epoch ahead in a background thread (numpy
+    releases the GIL), so that training does not wait for the shuffle and the sampling; larger
+    epochs are kept in compact form and decoded batch by batch. Either way the batches of an epoch
+    depend only on ``(seed, epoch, rank)``.
     """
 
     def __init__(
@@ -509,6 +575,7 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         n_negatives: int,
         batch_size: int,
         seed: int,
+        steps_per_batch: int = 1,
     ) -> None:
         super().__init__()
         self.user_idx = user_idx
@@ -517,10 +584,19 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         self.n_negatives = n_negatives
         self.batch_size = batch_size
         self.seed = seed
+        self.steps_per_batch = steps_per_batch
         self.epoch = 0
+        self.trainer: Any = None  # set by NeuralCF._train; its ranks decide the shares
+        self._ahead: tuple[int, threading.Thread, list[Any]] | None = None
 
-    @staticmethod
-    def _world() -> tuple[int, int]:
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_ahead"] = None  # a running thread cannot be pickled; it is only a cache
+        return state
+
+    def _world(self) -> tuple[int, int]:
+        if self.trainer is not None:  # a process group left by an earlier fit must not count
+            return int(self.trainer.global_rank), int(self.trainer.world_size)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             return torch.distributed.get_rank(), torch.distributed.get_world_size()
         return 0, 1
@@ -530,9 +606,10 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         return math.ceil(len(self.user_idx) / world)
 
     def __len__(self) -> int:
-        return math.ceil(self._share() * (1 + self.n_negatives) / self.batch_size)
+        rows = self._share() * (1 + self.n_negatives)
+        return math.ceil(rows / (self.batch_size * self.steps_per_batch))
 
-    def build_epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _parts(self, epoch: int) -> _EpochParts:
         rank, world = self._world()
         n = len(self.user_idx)
         # the same permutation on every rank, then a disjoint share per rank
@@ -544,25 +621,71 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         users = self.user_idx[perm]
         items = self.item_idx[perm]
         rng = np.random.default_rng([self.seed, epoch, rank, 1])
-        negatives = self.sampler.sample(users, self.n_negatives, random_state=rng)
-        m = len(users)
-        all_users = np.concatenate([users, np.repeat(users, self.n_negatives)])
-        all_items = np.concatenate([items, negatives.reshape(-1)])
-        labels = np.zeros(len(all_users), dtype=np.float32)
-        labels[:m] = 1.0
-        order = rng.permutation(len(all_users))
-        return (
-            torch.from_numpy(all_users[order]),
-            torch.from_numpy(all_items[order]),
-            torch.from_numpy(labels[order]),
-        )
+        negatives = self.sampler.sample(users, self.n_negatives, random_state=rng).reshape(-1)
+        total = len(users) * (1 + self.n_negatives)
+        # shuffling an arange draws exactly what rng.permutation(total) draws, in int32 when it
+        # fits: half the memory traffic of the int64 permutation
+        order = np.arange(total, dtype=np.int32 if total < 2**31 else np.int64)
+        rng.shuffle(order)
+        return _EpochParts(users, items, negatives, order)
+
+    def _decode(
+        self, parts: _EpochParts, start: int, stop: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Examples ``order[start:stop]`` of ``[positives..., negatives...]`` as tensors."""
+        o = parts.order[start:stop].astype(np.int64)
+        m = len(parts.users)
+        positive = o < m
+        neg = np.maximum(o - m, 0)  # position among the negatives (0 for positives, unused)
+        users = parts.users[np.where(positive, o, neg // self.n_negatives)]
+        items = np.where(positive, parts.items[np.minimum(o, m - 1)], parts.negatives[neg])
+        labels = positive.astype(np.float32)
+        return torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(labels)
+
+    def build_epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All of one epoch's ``(users, items, labels)`` in training order, as whole tensors."""
+        parts = self._parts(epoch)
+        return self._decode(parts, 0, len(parts.order))
+
+    def _start_ahead(self, epoch: int) -> None:
+        box: list[Any] = []
+
+        def build() -> None:
+            try:
+                box.append(self.build_epoch(epoch))
+            except BaseException as exc:  # handed to the training thread by _take
+                box.append(exc)
+
+        thread = threading.Thread(target=build, name="implicit_ncf-next-epoch", daemon=True)
+        thread.start()
+        self._ahead = (epoch, thread, box)
+
+    def _take(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or ahead[0] != epoch:
+            return self.build_epoch(epoch)
+        ahead[1].join()
+        result = ahead[2][0]
+        if isinstance(result, BaseException):
+            raise result
+        return result  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        users, items, labels = self.build_epoch(self.epoch)
+        epoch = self.epoch
         self.epoch += 1
-        bs = self.batch_size
-        for start in range(0, len(users), bs):
-            yield users[start : start + bs], items[start : start + bs], labels[start : start + bs]
+        step = self.batch_size * self.steps_per_batch
+        if self._share() * (1 + self.n_negatives) > _LOOKAHEAD_MAX_ROWS:
+            parts = self._parts(epoch)
+            for start in range(0, len(parts.order), step):
+                yield self._decode(parts, start, start + step)
+            return
+        users, items, labels = self._take(epoch)
+        max_epochs = getattr(self.trainer, "max_epochs", None)
+        if not (isinstance(max_epochs, int) and 0 <= max_epochs <= epoch + 1):
+            self._start_ahead(epoch + 1)
+        for start in range(0, len(users), step):
+            stop = start + step
+            yield users[start:stop], items[start:stop], labels[start:stop]
 
 
 class _TensorBatches(torch.utils.data.IterableDataset):
@@ -601,6 +724,9 @@ def _callbacks(monitor: str | None, patience: int | None, verbose: bool) -> list
             self.start = time.perf_counter()
 
         def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+            log_epoch_loss = getattr(module, "_log_epoch_loss", None)
+            if log_epoch_loss is not None:  # the module logs "loss" once per epoch; now, so
+                log_epoch_loss()  # that this row has it (callbacks run before the module's hook)
             metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
             row = {"epoch": trainer.current_epoch, "time": time.perf_counter() - self.start}
             row.update(metrics)
@@ -868,6 +994,17 @@ class NeuralCF(_BaseRecommender):
                 f"random_state must be an int or None (a seed that can be stored); got "
                 f"{type(self.random_state).__name__}."
             )
+        if self.random_state is not None and self.random_state < 0:
+            raise ValueError(
+                f"random_state must be a non-negative int seed or None; got {self.random_state!r}."
+                " Pass e.g. random_state=0."
+            )
+        for name in ("pretrain", "early_stopping", "verbose"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise TypeError(
+                    f"{name} must be True or False; got {type(getattr(self, name)).__name__} "
+                    f"{getattr(self, name)!r}."
+                )
 
     # -- fit ----------------------------------------------------------------------------------------
     def fit(
@@ -906,13 +1043,20 @@ class NeuralCF(_BaseRecommender):
             from .splits import leave_one_out
 
             time_col = self.time_col if self.time_col in positives.columns else None
-            split = leave_one_out(
-                positives,
-                user_col=self.user_col,
-                item_col=self.item_col,
-                time_col=time_col,
-                random_state=seed,
-            )
+            try:
+                split = leave_one_out(
+                    positives,
+                    user_col=self.user_col,
+                    item_col=self.item_col,
+                    time_col=time_col,
+                    random_state=seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    "early_stopping=True holds out each user's latest interaction as validation, "
+                    f"but no user has two distinct items ({exc}). Pass validation=<frame> or "
+                    "early_stopping=False."
+                ) from exc
             val_frame = split.test
             keep = users.transform(split.train[self.user_col]), items.transform(
                 split.train[self.item_col]
@@ -1008,11 +1152,19 @@ class NeuralCF(_BaseRecommender):
             mlp = self._train(users, items, train_u, train_i, val_tensors, seed, model="mlp")
             assert isinstance(network, NeuMF) and isinstance(gmf, GMF) and isinstance(mlp, MLP)
             network.load_pretrained(gmf, mlp)
+        if isinstance(network, NeuMF):
+            # The towers' own output layers only hold pretrained weights and get no gradient;
+            # freeze them so that DDP, which needs a gradient for every trainable parameter,
+            # accepts the model (Adam skipped them anyway).
+            network.gmf.output.requires_grad_(False)
+            network.mlp.output.requires_grad_(False)
+        steps_per_batch = self._steps_per_batch()
         module = NCFModule(
             network,
             learning_rate=float(self.learning_rate),
             weight_decay=float(self.weight_decay),
             lr_decay=float(self.lr_decay),
+            step_batch_size=int(self.batch_size) if steps_per_batch > 1 else None,
         )
         seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
         full = np.flatnonzero(np.diff(seen_train.indptr) >= len(items))
@@ -1039,6 +1191,7 @@ class NeuralCF(_BaseRecommender):
             n_negatives=int(self.n_negatives),
             batch_size=int(self.batch_size),
             seed=seed,
+            steps_per_batch=steps_per_batch,
         )
         loader = torch.utils.data.DataLoader(train_data, batch_size=None)
         val_loader = None
@@ -1052,12 +1205,43 @@ class NeuralCF(_BaseRecommender):
         callbacks = _callbacks(monitor, patience, bool(self.verbose))
         with _quiet_lightning(bool(self.verbose)), _interrupt_as_keyboard_interrupt():
             trainer = self._build_trainer(callbacks)
+            self._check_distributed(trainer)
+            train_data.trainer = trainer  # each rank takes its share by the trainer's ranks
             trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
         history = callbacks[0]
         if history.best_state is not None:
             network.load_state_dict(history.best_state)
         self._last_history = (history.history, history.best_epoch)
         return network
+
+    def _check_distributed(self, trainer: Any) -> None:
+        """Refuse multi-process set-ups under which fit would silently go wrong."""
+        start_method = getattr(trainer.strategy, "_start_method", "popen")
+        if start_method in ("spawn", "fork", "forkserver"):
+            raise ValueError(
+                f"trainer_kwargs strategy {type(trainer.strategy).__name__} with start method "
+                f"{start_method!r} (ddp_spawn, ddp_fork, ddp_notebook) is not supported: it trains "
+                "in child processes and loses the per-epoch history and best weights. Use "
+                "strategy='ddp' and run your code as a script (or under torchrun / srun)."
+            )
+        if trainer.world_size > 1 and self.random_state is None:
+            raise ValueError(
+                f"random_state=None with {trainer.world_size} training processes: every process "
+                "must draw the same shuffles and validation split, so the seed must be fixed. "
+                "Pass random_state=<int>, e.g. random_state=0."
+            )
+
+    def _steps_per_batch(self) -> int:
+        """Optimizer steps per batch handed to the Trainer (see ``NCFModule.step_batch_size``).
+
+        Several steps share one trainer batch so that Lightning's fixed cost per batch is paid
+        once per ``_BATCH_EXAMPLES`` examples; the steps themselves are unchanged. Trainer options
+        that count batches or act on every step (clipping, accumulation, batch limits, validation
+        intervals in batches, step limits) keep one step per batch, so their meaning is unchanged.
+        """
+        if set(self.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS:
+            return 1
+        return max(1, _BATCH_EXAMPLES // int(self.batch_size))
 
     def _build_trainer(self, callbacks: list[Any]) -> Any:
         """The only place in the library that builds a Lightning Trainer."""
@@ -1072,7 +1256,7 @@ class NeuralCF(_BaseRecommender):
             "enable_progress_bar": bool(self.verbose),
             "enable_model_summary": bool(self.verbose),
             "num_sanity_val_steps": 0,
-            "deterministic": False,
+            "deterministic": None,  # leave torch.use_deterministic_algorithms as the user set it
         }
         extra = dict(self.trainer_kwargs or {})
         user_callbacks = extra.pop("callbacks", None) or []
@@ -1254,10 +1438,16 @@ def _homogeneous(ids: list[Any]) -> bool:
 
 @contextlib.contextmanager
 def _preserve_torch_rng(seed: int) -> Iterator[None]:
-    """Seed torch for this fit without disturbing the caller's global RNG state."""
+    """Seed torch for this fit without disturbing the caller's global RNG state (nor the
+    deterministic-algorithms flag, which ``trainer_kwargs={"deterministic": ...}`` sets)."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        yield
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 @contextlib.contextmanager

@@ -259,6 +259,19 @@ def score_all_batched(
     return torch.cat(parts)
 
 
+def _adam(params: Any, *, lr: float) -> torch.optim.Optimizer:
+    """Adam, as the fused kernel when this torch has one for the parameters' device and dtype.
+
+    The fused kernel does the same arithmetic in one pass over each parameter instead of several
+    (on a CPU it nearly halves the time of a step of the small NCF networks).
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
 class NCFModule(pl.LightningModule):
     """The Lightning training system for any NCF network.
 
@@ -276,6 +289,21 @@ class NCFModule(pl.LightningModule):
         Multiplicative learning-rate decay per epoch (``1.0`` keeps it constant).
     val_k : int
         Cut-off of the validation metrics.
+    step_batch_size : int or None, default None
+        ``None``: one Adam step per batch the trainer feeds (Lightning's automatic optimization).
+        An int: every batch the trainer feeds is cut into consecutive slices of this many
+        examples with one Adam step each (manual optimization), so that the trainer's fixed cost
+        per batch (hooks, closures, progress tracking: a few hundred microseconds) is paid once
+        per several steps. The steps are the same as with batches of ``step_batch_size``;
+        ``trainer.global_step`` still counts optimizer steps. Gradient clipping and accumulation
+        by the Trainer need ``None``.
+
+    Notes
+    -----
+    The training loss is summed on the device without a host synchronisation and logged once per
+    epoch as ``"loss"`` (the mean over the epoch's examples), rather than through ``self.log`` on
+    every step, whose bookkeeping costs as much as a small model's step on a CPU. Adam runs as
+    the fused kernel where the installed torch has one for the parameters' device.
     """
 
     def __init__(
@@ -286,6 +314,7 @@ class NCFModule(pl.LightningModule):
         weight_decay: float = 0.0,
         lr_decay: float = 1.0,
         val_k: int = 10,
+        step_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         self.network = network
@@ -293,20 +322,58 @@ class NCFModule(pl.LightningModule):
         self.weight_decay = weight_decay
         self.lr_decay = lr_decay
         self.val_k = val_k
+        self.step_batch_size = step_batch_size
+        self.automatic_optimization = step_batch_size is None
         self.loss_fn = nn.BCEWithLogitsLoss()
+        self._loss_sum: Tensor | None = None
+        self._loss_count = 0
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
         return self.network(users, items)
 
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        users, items, labels = batch
-        logits = self.network(users, items)
-        loss = self.loss_fn(logits, labels)
+    def _loss(self, users: Tensor, items: Tensor, labels: Tensor) -> Tensor:
+        loss = self.loss_fn(self.network(users, items), labels)
         if self.weight_decay > 0:
             penalty = sum(e.pow(2).sum() for e in self.network.embeddings(users, items))
             loss = loss + self.weight_decay * penalty / len(users)
-        self.log("loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(users))
+        # accumulated on the device (no host sync); logged once per epoch by _log_epoch_loss
+        total = loss.detach() * len(users)
+        self._loss_sum = total if self._loss_sum is None else self._loss_sum + total
+        self._loss_count += len(users)
         return loss
+
+    def training_step(
+        self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int
+    ) -> Tensor | None:
+        users, items, labels = batch
+        if self.automatic_optimization:
+            return self._loss(users, items, labels)
+        optimizer = self.optimizers()
+        step = int(self.step_batch_size)  # type: ignore[arg-type]
+        for start in range(0, len(users), step):
+            part = slice(start, start + step)
+            loss = self._loss(users[part], items[part], labels[part])
+            optimizer.zero_grad()  # type: ignore[union-attr]
+            self.manual_backward(loss)
+            optimizer.step()  # type: ignore[union-attr]
+        return None
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum, self._loss_count = None, 0
+
+    def _log_epoch_loss(self) -> None:
+        """Log the epoch's mean training loss as ``"loss"`` (once per epoch; idempotent)."""
+        if self._loss_sum is not None and self._loss_count:
+            mean = self._loss_sum / self._loss_count
+            self.log("loss", mean, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
+        self._loss_sum, self._loss_count = None, 0
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_loss()
+        if not self.automatic_optimization:  # Lightning steps schedulers only when automatic
+            scheduler = self.lr_schedulers()
+            if scheduler is not None:
+                scheduler.step()  # type: ignore[union-attr]
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         users, candidates = batch  # candidates: (B, C) item indices, target in column 0, -1 padding
@@ -323,7 +390,7 @@ class NCFModule(pl.LightningModule):
         self.log(f"val_ndcg@{self.val_k}", ndcg.mean(), prog_bar=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.Adam(self.network.parameters(), lr=self.learning_rate)
+        optimizer = _adam(self.network.parameters(), lr=self.learning_rate)
         if self.lr_decay == 1.0:
             return optimizer
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.lr_decay)
