@@ -813,9 +813,9 @@ class NeuralCF(_BaseRecommender):
     model : {"neumf", "gmf", "mlp", "mf"}, default "neumf"
         The network. ``"mf"`` is plain dot-product matrix factorisation (with biases), the
         baseline every NCF number should stand beside.
-    n_factors : int, default 32
+    n_factors : int, default 64
         Embedding size of the GMF / MF towers (NCF's "predictive factors").
-    hidden_layers : sequence of int, default (64, 32, 16, 8)
+    hidden_layers : sequence of int, default (128, 64, 32)
         MLP tower: ``hidden_layers[0]`` is the concatenated embedding width, then the ReLU layers.
     dropout : float, default 0.0
         Dropout between MLP layers.
@@ -823,17 +823,24 @@ class NeuralCF(_BaseRecommender):
         Negatives sampled per positive each epoch.
     batch_size : int, default 2048
         Training examples (positives and negatives) per step.
-    n_epochs : int, default 20
-        Maximum number of epochs.
-    learning_rate : float, default 1e-3
+    n_epochs : int, default 8
+        Maximum number of epochs (of each tower when NeuMF is pretrained).
+    learning_rate : float, default 2e-3
         Adam learning rate.
-    weight_decay : float, default 0.0
-        L2 penalty on the embedding rows touched by each batch.
+    weight_decay : float, default 1e-3
+        L2 penalty on the embedding rows touched by each batch (see ``NCFModule``).
     lr_decay : float, default 1.0
         Learning rate multiplier applied after every epoch.
-    pretrain : bool, default False
-        For NeuMF: first train GMF and MLP separately, then initialise NeuMF from them (the NCF
-        paper's recipe). Triples the training time.
+    pretrain : bool, default True
+        For NeuMF: first train a GMF and an MLP tower separately for ``n_epochs`` each, then
+        initialise NeuMF from them and fine-tune it for ``finetune_epochs`` at
+        ``finetune_learning_rate`` (the NCF paper's recipe, Section 3.4.1). Ignored by the other
+        models. With ``pretrain=False`` NeuMF trains from scratch for ``n_epochs``.
+    finetune_epochs : int, default 1
+        Epochs of NeuMF after pretraining.
+    finetune_learning_rate : float, default 5e-4
+        Adam learning rate of NeuMF after pretraining (lower than ``learning_rate``: the
+        pretrained towers are already close to a good solution).
     early_stopping : bool, default False
         Hold out each user's latest training interaction (random one without timestamps) as an
         internal validation set carved from the training data, validate HR@10/NDCG@10 every epoch,
@@ -867,9 +874,11 @@ class NeuralCF(_BaseRecommender):
     item_popularity_ : ndarray of shape (n_items,)
         Training interactions per item.
     history_ : list of dict
-        One row per epoch: loss, validation metrics and elapsed seconds.
+        One row per epoch: ``stage`` (the network trained: ``"gmf"`` and ``"mlp"`` rows precede
+        ``"neumf"`` when pretraining), ``epoch``, ``loss``, validation metrics when validating,
+        and elapsed seconds of that stage.
     best_epoch_ : int or None
-        Epoch whose weights were kept (with validation), else None.
+        Epoch of the last stage whose weights were kept (with validation), else None.
     fit_time_ : float
         Seconds spent in ``fit``.
 
@@ -888,16 +897,18 @@ class NeuralCF(_BaseRecommender):
         self,
         *,
         model: str = "neumf",
-        n_factors: int = 32,
-        hidden_layers: Sequence[int] = (64, 32, 16, 8),
+        n_factors: int = 64,
+        hidden_layers: Sequence[int] = (128, 64, 32),
         dropout: float = 0.0,
         n_negatives: int = 4,
         batch_size: int = 2048,
-        n_epochs: int = 20,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
+        n_epochs: int = 8,
+        learning_rate: float = 2e-3,
+        weight_decay: float = 1e-3,
         lr_decay: float = 1.0,
-        pretrain: bool = False,
+        pretrain: bool = True,
+        finetune_epochs: int = 1,
+        finetune_learning_rate: float = 5e-4,
         early_stopping: bool = False,
         patience: int = 3,
         min_rating: float | None = None,
@@ -923,6 +934,8 @@ class NeuralCF(_BaseRecommender):
         self.weight_decay = weight_decay
         self.lr_decay = lr_decay
         self.pretrain = pretrain
+        self.finetune_epochs = finetune_epochs
+        self.finetune_learning_rate = finetune_learning_rate
         self.early_stopping = early_stopping
         self.patience = patience
         self.min_rating = min_rating
@@ -941,7 +954,14 @@ class NeuralCF(_BaseRecommender):
     def _check_params(self) -> None:
         if self.model not in _MODELS:
             raise ValueError(f"model must be one of {list(_MODELS)}; got {self.model!r}.")
-        for name in ("n_factors", "n_negatives", "batch_size", "n_epochs", "patience"):
+        for name in (
+            "n_factors",
+            "n_negatives",
+            "batch_size",
+            "n_epochs",
+            "finetune_epochs",
+            "patience",
+        ):
             _check_positive_int(getattr(self, name), name)
         layers = self.hidden_layers
         if (
@@ -962,6 +982,7 @@ class NeuralCF(_BaseRecommender):
         for name, low, high in (
             ("dropout", 0.0, 1.0),
             ("learning_rate", 0.0, math.inf),
+            ("finetune_learning_rate", 0.0, math.inf),
             ("weight_decay", 0.0, math.inf),
             ("lr_decay", 0.0, 1.0),
         ):
@@ -1068,12 +1089,18 @@ class NeuralCF(_BaseRecommender):
                 val_frame, users, items, seen, train_u, train_i, seed
             )
 
-        with _preserve_torch_rng(seed):
-            network = self._train(
-                users, items, train_u, train_i, val_tensors, seed, model=self.model
-            )
+        self._stages: list[tuple[str, list[dict[str, float]], int | None]] = []
+        try:
+            with _preserve_torch_rng(seed):
+                network = self._train(
+                    users, items, train_u, train_i, val_tensors, seed, model=self.model
+                )
+            stages = self._stages
+        finally:
+            del self._stages
         network = network.cpu().eval()
-        history, best_epoch = self._last_history
+        history = [{"stage": name, **row} for name, rows, _ in stages for row in rows]
+        best_epoch = stages[-1][2]
         # All fitted state is assigned at once, only after training succeeded.
         self.user_encoder_, self.item_encoder_ = users, items
         self.seen_, self.item_popularity_ = seen, popularity
@@ -1147,11 +1174,14 @@ class NeuralCF(_BaseRecommender):
             hidden_layers=tuple(int(h) for h in self.hidden_layers),
             dropout=float(self.dropout),
         )
+        n_epochs, learning_rate = int(self.n_epochs), float(self.learning_rate)
         if model == "neumf" and self.pretrain:
             gmf = self._train(users, items, train_u, train_i, val_tensors, seed, model="gmf")
             mlp = self._train(users, items, train_u, train_i, val_tensors, seed, model="mlp")
             assert isinstance(network, NeuMF) and isinstance(gmf, GMF) and isinstance(mlp, MLP)
             network.load_pretrained(gmf, mlp)
+            n_epochs = int(self.finetune_epochs)
+            learning_rate = float(self.finetune_learning_rate)
         if isinstance(network, NeuMF):
             # The towers' own output layers only hold pretrained weights and get no gradient;
             # freeze them so that DDP, which needs a gradient for every trainable parameter,
@@ -1161,7 +1191,7 @@ class NeuralCF(_BaseRecommender):
         steps_per_batch = self._steps_per_batch()
         module = NCFModule(
             network,
-            learning_rate=float(self.learning_rate),
+            learning_rate=learning_rate,
             weight_decay=float(self.weight_decay),
             lr_decay=float(self.lr_decay),
             step_batch_size=int(self.batch_size) if steps_per_batch > 1 else None,
@@ -1204,14 +1234,14 @@ class NeuralCF(_BaseRecommender):
         patience = int(self.patience) if (self.early_stopping and monitor) else None
         callbacks = _callbacks(monitor, patience, bool(self.verbose))
         with _quiet_lightning(bool(self.verbose)), _interrupt_as_keyboard_interrupt():
-            trainer = self._build_trainer(callbacks)
+            trainer = self._build_trainer(callbacks, n_epochs)
             self._check_distributed(trainer)
             train_data.trainer = trainer  # each rank takes its share by the trainer's ranks
             trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
         history = callbacks[0]
         if history.best_state is not None:
             network.load_state_dict(history.best_state)
-        self._last_history = (history.history, history.best_epoch)
+        self._stages.append((model, history.history, history.best_epoch))
         return network
 
     def _check_distributed(self, trainer: Any) -> None:
@@ -1243,12 +1273,12 @@ class NeuralCF(_BaseRecommender):
             return 1
         return max(1, _BATCH_EXAMPLES // int(self.batch_size))
 
-    def _build_trainer(self, callbacks: list[Any]) -> Any:
+    def _build_trainer(self, callbacks: list[Any], n_epochs: int) -> Any:
         """The only place in the library that builds a Lightning Trainer."""
         import pytorch_lightning as pl
 
         kwargs: dict[str, Any] = {
-            "max_epochs": int(self.n_epochs),
+            "max_epochs": n_epochs,
             "accelerator": self.accelerator,
             "devices": self.devices,
             "logger": False,
@@ -1323,7 +1353,10 @@ class NeuralCF(_BaseRecommender):
             "item_popularity": torch.from_numpy(self.item_popularity_.astype(np.int64)),
             "state_dict": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
             "best_epoch": self.best_epoch_,
-            "history": [{k: float(v) for k, v in row.items()} for row in self.history_],
+            "history": [
+                {k: v if isinstance(v, str) else float(v) for k, v in row.items()}
+                for row in self.history_
+            ],
             "fit_time": float(self.fit_time_),
         }
         path = Path(path)
@@ -1408,7 +1441,7 @@ class NeuralCF(_BaseRecommender):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_last_history", None)
+        state.pop("_stages", None)
         return state
 
 

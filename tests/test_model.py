@@ -49,7 +49,7 @@ def test_unknown_model_name():
         build_network("deepfm", 2, 2, n_factors=2, hidden_layers=(4,))
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
+@pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")
 def test_training_step_loss_and_l2_penalty():
     torch.manual_seed(0)
     net = GMF(N_USERS, N_ITEMS, 4)
