@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 _REJECTION_ROUNDS = 8  # rounds of mask rejection before the rest is drawn by exact inversion
+_CHUNK = 1 << 22  # draws tested per pass without a mask (bounds the temporaries: ~32 MiB each)
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing (Knuth, TAOCP 6.4)
 
 
 def check_random_state(random_state: Any) -> np.random.Generator:
@@ -160,8 +162,9 @@ class NegativeSampler:
         :func:`implicit_ncf.data.interactions_to_csr`.
     max_mask_size : int, default 2**26
         Largest ``n_users * n_items`` for which a dense boolean mask (one byte per cell, 64 MiB
-        at the default) is built to test membership; above it every draw goes through the exact
-        inversion over sorted seen items, which needs ``O(nnz)`` memory and no rejection.
+        at the default) is built to test membership; above it membership is tested in an
+        open-addressing hash set of the seen ``(user, item)`` keys (4 or 8 bytes per slot, at
+        most half full: ``O(nnz)`` memory, no dense user x item structure).
 
     Attributes
     ----------
@@ -177,10 +180,10 @@ class NegativeSampler:
     Notes
     -----
     Draws are uniform over the unseen items of the user and independent (with replacement).
-    With the mask, all draws are made at once and only the rejected ones are redrawn; after a few
-    rounds the remaining draws (users who have seen most of the catalogue) are made by inversion:
-    ``j ~ U{0, ..., n_items - n_seen[u] - 1}`` mapped to the ``j``-th unseen item, so sampling
-    always terminates quickly. Both ways are exact.
+    All draws are made at once (in chunks of a few million without the mask) and only the
+    rejected ones are redrawn; after a few rounds the remaining draws (users who have seen most of
+    the catalogue) are made by inversion: ``j ~ U{0, ..., n_items - n_seen[u] - 1}`` mapped to the
+    ``j``-th unseen item, so sampling always terminates quickly. All ways are exact.
 
     Examples
     --------
@@ -201,10 +204,15 @@ class NegativeSampler:
         self.n_seen = np.diff(self._indptr)
         rows, indices, self._keys = _csr_parts(csr)
         self._mask: np.ndarray | None = None
+        self._seen_set: _KeySet | None = None
         if self.n_users * self.n_items <= max_mask_size:
             mask = np.zeros(self.n_users * self.n_items, dtype=bool)
             mask[rows * self.n_items + indices] = True
             self._mask = mask
+        else:
+            keys = rows * self.n_items + indices
+            del rows, indices
+            self._seen_set = _KeySet(keys, self.n_users * self.n_items)
 
     def __repr__(self) -> str:
         return (
@@ -271,22 +279,80 @@ class NegativeSampler:
         n = _check_n_negatives(n_negatives)
         users = self._check_users(user_idx)
         rng = check_random_state(random_state)
-        flat_users = np.repeat(users, n)
-        out = np.empty(flat_users.size, dtype=np.int64)
-        todo = np.arange(flat_users.size)
+        if self._mask is None:
+            out = np.empty((users.size, n), dtype=np.int64)
+            rows = max(1, _CHUNK // n)
+            for start in range(0, users.size, rows):
+                part = users[start : start + rows]
+                out[start : start + rows] = self._draw(np.repeat(part, n), rng).reshape(-1, n)
+            return out
+        return self._draw(np.repeat(users, n), rng).reshape(users.size, n)
+
+    def _is_seen(self, flat_users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = flat_users * self.n_items + items
         if self._mask is not None:
-            out[:] = rng.integers(0, self.n_items, size=flat_users.size)
-            for _ in range(_REJECTION_ROUNDS):
-                if todo.size == 0:
-                    break
-                rejected = self._mask[flat_users[todo] * self.n_items + out[todo]]
-                todo = todo[rejected]
-                out[todo] = rng.integers(0, self.n_items, size=todo.size)
+            return self._mask[keys]  # type: ignore[no-any-return]
+        assert self._seen_set is not None
+        return self._seen_set.contains(keys)
+
+    def _draw(self, flat_users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One unseen item per entry of ``flat_users``: draw, test, redraw the rejected ones."""
+        out = rng.integers(0, self.n_items, size=flat_users.size)
+        # the first test runs over every draw without an index array, later ones on the rejected
+        todo = np.flatnonzero(self._is_seen(flat_users, out))
+        for round_ in range(_REJECTION_ROUNDS):
+            if todo.size == 0:
+                break
+            out[todo] = rng.integers(0, self.n_items, size=todo.size)
+            if round_ + 1 < _REJECTION_ROUNDS:  # the last redraws are replaced by inversion
+                todo = todo[self._is_seen(flat_users[todo], out[todo])]
         if todo.size:
             u = flat_users[todo]
             j = rng.integers(0, self.n_items - self.n_seen[u])
             out[todo] = _nth_unseen(u, j, self._keys, self._indptr, self.n_items)
-        return out.reshape(users.size, n)
+        return out
+
+
+class _KeySet:
+    """An exact set of distinct non-negative integer keys with vectorised membership tests.
+
+    Open addressing with linear probing in a power-of-two table at most half full, Fibonacci
+    hashing of the keys; stored as uint32 when every key fits (a 20M-key set takes 256 MiB). Both
+    building and lookup run as a few vectorised rounds over the keys still probing.
+    """
+
+    def __init__(self, keys: np.ndarray, key_bound: int) -> None:
+        small = key_bound < np.iinfo(np.uint32).max
+        self._dtype = np.dtype(np.uint32 if small else np.uint64)
+        self._empty = self._dtype.type(np.iinfo(np.uint32 if small else np.uint64).max)
+        self._bits = max(4, int(2 * max(keys.size, 1) - 1).bit_length())
+        self._table = np.full(1 << self._bits, self._empty, dtype=self._dtype)
+        for start in range(0, keys.size, _CHUNK):  # chunks bound the temporaries
+            pending = keys[start : start + _CHUNK].astype(self._dtype)
+            slot = self._slot(pending)
+            while pending.size:  # place the keys whose slot is free; the others try the next
+                free = self._table[slot] == self._empty
+                self._table[slot[free]] = pending[free]  # one of the keys aiming at a slot wins
+                lost = self._table[slot] != pending
+                pending, slot = pending[lost], (slot[lost] + 1) & ((1 << self._bits) - 1)
+
+    def _slot(self, keys: np.ndarray) -> np.ndarray:
+        hashed = keys.astype(np.uint64) * _HASH_MULTIPLIER  # wraps modulo 2**64
+        return (hashed >> np.uint64(64 - self._bits)).astype(np.intp)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Boolean array: which of ``keys`` (non-negative ints below the bound) are in the set."""
+        keys = keys.astype(self._dtype)
+        found = np.zeros(keys.size, dtype=bool)
+        slot = self._slot(keys)
+        active = np.arange(keys.size)
+        while active.size:
+            stored = self._table[slot]
+            hit = stored == keys[active]
+            found[active[hit]] = True
+            probe = ~hit & (stored != self._empty)  # occupied by another key: look further
+            active, slot = active[probe], (slot[probe] + 1) & ((1 << self._bits) - 1)
+        return found
 
 
 def sample_negatives(

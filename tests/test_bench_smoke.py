@@ -1,0 +1,124 @@
+"""The benchmark's correctness checks on tiny synthetic data (no timings are asserted).
+
+``python -m bench`` holds every fast path to a naive one; these tests run the same rows on a
+few hundred interactions so that CI covers the benchmark code, and check that a wrong fast answer
+is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from bench import naive, run, scale, synthetic
+from implicit_ncf.sampling import sample_candidates
+from implicit_ncf.splits import leave_one_out
+
+TINY = run.Mode(
+    name="smoke",
+    train_positives=None,
+    train_epochs=2,
+    tutorial_positives=50,
+    rec_user_stride=3,
+    eval_users=25,
+    model_batches=1,
+    scale_batches=2,
+    quality=False,
+)
+
+
+@pytest.fixture(scope="module")
+def ctx() -> run.Context:
+    frame = synthetic.interactions(80, 50, 1200, seed=3)
+    split = leave_one_out(frame, time_col=None, random_state=0)
+    candidates = sample_candidates(split.train, split.test, n_negatives=20, random_state=0)
+    return run.Context(TINY, split.train, split.test, candidates, real_data=False, verbose=False)
+
+
+def test_synthetic_interactions_are_distinct_and_exact() -> None:
+    keys = synthetic.interaction_keys(200, 90, 4000, seed=1)
+    assert len(keys) == 4000 and len(np.unique(keys)) == 4000
+    frame = synthetic.interactions(200, 90, 4000, seed=1)
+    assert len(frame) == 4000 and not frame.duplicated().any()
+    assert frame["user"].nunique() == 200
+
+
+def test_training_row_runs_and_reports_a_ratio(ctx: run.Context) -> None:
+    row = run.train_row(ctx, "gmf")
+    assert row.ratio is not None and row.ratio > 0
+    result = ctx.results["train_gmf"]
+    assert result["rows_per_epoch"] == 5 * len(ctx.train)
+    assert len(result["fit_epoch_s"]) == len(result["raw_epoch_s"]) == 2
+
+
+def test_sampling_rows_check_their_negatives(ctx: run.Context) -> None:
+    rows = run.sampling_rows(ctx)
+    assert rows[-1].ratio is not None and rows[-1].ratio > 0
+
+
+def test_scoring_rows_agree_with_the_naive_paths(ctx: run.Context) -> None:
+    for row in (run.recommend_row(ctx), run.eval_sampled_row(ctx), run.eval_full_row(ctx)):
+        assert row.figure != "WRONG" and row.ratio is not None
+
+
+def test_a_wrong_top_k_fails_loudly(ctx: run.Context) -> None:
+    est = run.scoring_model(ctx)
+    users = np.arange(5)
+    items, scores = naive.naive_top_k(est.network_, est.seen_, users, 5)
+    assert naive.check_top_k(items, items, scores) == 0
+    wrong = items.copy()
+    wrong[2] = np.argsort(scores[2])[:5]  # the worst items instead of the best
+    with pytest.raises(naive.BenchmarkError, match="differs from the naive path"):
+        naive.check_top_k(wrong, items, scores)
+
+
+def test_a_wrong_rank_or_metric_fails_loudly() -> None:
+    low, high = np.array([0, 3, 5]), np.array([0, 4, 5])
+    assert naive.check_ranks(np.array([0, 4, 5]), low, high, "x") == 1
+    with pytest.raises(naive.BenchmarkError, match="rank"):
+        naive.check_ranks(np.array([1, 4, 5]), low, high, "x")
+    bounds = naive.metric_bounds(low, high, k=4)
+    naive.check_metrics({"hr@4": 1 / 3, "ndcg@4": bounds["ndcg@4"][0]}, bounds, "x")
+    with pytest.raises(naive.BenchmarkError, match="hr@4"):
+        naive.check_metrics({"hr@4": 1.0, "ndcg@4": bounds["ndcg@4"][0]}, bounds, "x")
+
+
+def test_a_seen_negative_fails_loudly() -> None:
+    seen = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]], dtype=np.float32))
+    users = np.array([0, 1])
+    naive.check_negatives(users, np.array([[1], [2]]), seen)
+    with pytest.raises(naive.BenchmarkError, match="interacted with"):
+        naive.check_negatives(users, np.array([[1], [1]]), seen)
+
+
+def test_tutorial_loop_never_draws_a_seen_item() -> None:
+    users, items = np.array([0, 0, 1]), np.array([0, 1, 2])
+    pairs = set(zip(users.tolist(), items.tolist(), strict=True))
+    u, i, label = naive.tutorial_negatives(users, items, pairs, 4, 3)
+    assert (label == 1).sum() == 3 and (label == 0).sum() == 9
+    assert not any((a, b) in pairs for a, b in zip(u[label == 0], i[label == 0], strict=True))
+
+
+def test_scale_worker_on_a_small_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--users", "400", "--items", "300", "--interactions", "8000", "--batches", "3"]
+    assert scale.main([*argv, "--threads", "1"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["n_positives"] == 8000 and out["epoch_examples"] == 40000
+    assert out["peak_rss_gb"] > 0 and out["prep_s"] > 0
+
+
+def test_render_prints_every_row() -> None:
+    rows = [
+        run.Row("a", "1 s", "b 2 s", 2.0, ">= 1x", True, ["note"], style="x"),
+        run.Row("c", "3", "-", None),
+        run.Row("d", "0.1 s", "e", 0.021, "<= 5%", False, style="%"),
+    ]
+    text = run.render(rows)
+    assert "2.0x" in text and "2.1%" in text and "MISSED" in text and "- **a**: note" in text
+    assert not math.isnan(rows[0].ratio or 0)
+    assert isinstance(pd.DataFrame([vars(r) for r in rows]), pd.DataFrame)
