@@ -32,7 +32,9 @@ def demo(argv: Sequence[str] | None = None) -> int:
     """Train and evaluate NeuMF on the embedded dataset; print recommendations."""
     parser = argparse.ArgumentParser(prog="python -m implicit_ncf demo", description=demo.__doc__)
     parser.add_argument("--model", default="neumf", choices=["neumf", "gmf", "mlp", "mf"])
-    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: model's)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="maximum epochs (default: model's)"
+    )
     parser.add_argument("--user", type=int, default=None, help="user id to show (default: first)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,7 +1,8 @@
 """Interaction frames: validation, implicit conversion and id encoding.
 
 Every public entry point of the library that takes a pandas frame of interactions goes through
-:func:`check_interactions` first, so that bad input fails early with a message that names the column,
+:func:`check_interactions` first, so that bad input fails early with a message that names the
+column,
 the value and the fix, instead of a traceback from deep inside pandas or torch.
 
 Raw ids (any hashable: ints, strings, ...) live at the edges of the library; inside it works on
@@ -94,7 +95,8 @@ def _check_numeric(frame: pd.DataFrame, column: str, parameter: str, what: str) 
     ):
         raise ValueError(
             f"column {column!r} ({parameter}) must hold numeric {what} (or datetimes); got dtype "
-            f"{dtype}. Convert it first, e.g. frame[{column!r}] = pd.to_datetime(frame[{column!r}])."
+            f"{dtype}. Convert it first, e.g. "
+            f"frame[{column!r}] = pd.to_datetime(frame[{column!r}])."
             if what == "timestamps"
             else f"column {column!r} ({parameter}) must hold numeric {what}; got dtype {dtype}. "
             f"Convert it with pd.to_numeric(frame[{column!r}])."
@@ -217,8 +219,8 @@ def to_implicit(
     Returns
     -------
     pandas.DataFrame
-        Columns ``user_col``, ``item_col`` (and ``time_col``), one row per distinct pair, in order of
-        first appearance, with a fresh ``RangeIndex``.
+        Columns ``user_col``, ``item_col`` (and ``time_col``), one row per distinct pair, in order
+        of first appearance, with a fresh ``RangeIndex``.
 
     Raises
     ------
@@ -340,7 +342,9 @@ class IdEncoder:
         idx = self.get_indexer(ids)
         unknown = idx < 0
         if unknown.any():
-            values = np.asarray(pd.Series(ids).to_numpy() if not isinstance(ids, np.ndarray) else ids)
+            values = np.asarray(
+                pd.Series(ids).to_numpy() if not isinstance(ids, np.ndarray) else ids
+            )
             missing = pd.unique(values[unknown])
             raise ValueError(
                 f"unknown {self.name} id(s) {_describe(missing)} ({len(missing)} in all): they "

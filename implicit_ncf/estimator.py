@@ -27,7 +27,7 @@ import torch
 
 from .data import IdEncoder, check_interactions, interactions_to_csr, to_implicit
 from .metrics import evaluate as evaluate_scored
-from .sampling import check_random_state, sample_candidates
+from .sampling import sample_candidates
 
 __all__ = ["NeuralCF", "NotFittedError", "PopularityRecommender"]
 
@@ -84,7 +84,9 @@ def _check_ks(k: Any) -> tuple[int, ...]:
     try:
         ks = tuple(ks)
     except TypeError:
-        raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.") from None
+        raise ValueError(
+            f"k must be a positive integer or a sequence of them; got {k!r}."
+        ) from None
     if not ks:
         raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.")
     for value in ks:
@@ -142,7 +144,19 @@ class _BaseRecommender:
 
     _fitted_attribute = "item_encoder_"
 
-    # -- parameters -------------------------------------------------------------------------
+    # set by subclasses' __init__ / fit (annotations only: unfitted instances lack the attributes)
+    user_col: str
+    item_col: str
+    rating_col: str
+    time_col: str
+    min_rating: float | None
+    on_unknown_user: str
+    user_encoder_: IdEncoder
+    item_encoder_: IdEncoder
+    seen_: sp.csr_matrix
+    item_popularity_: np.ndarray
+
+    # -- parameters -------------------------------------------------------------------------------
     @classmethod
     def _get_param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
@@ -1087,7 +1101,9 @@ class NeuralCF(_BaseRecommender):
             isinstance(layers, str | bytes)
             or not isinstance(layers, Sequence)
             or not layers
-            or any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h <= 0 for h in layers)
+            or any(
+                isinstance(h, bool) or not isinstance(h, int | np.integer) or h <= 0 for h in layers
+            )
         ):
             raise ValueError(
                 f"hidden_layers must be a non-empty sequence of positive integers such as "
@@ -1128,7 +1144,8 @@ class NeuralCF(_BaseRecommender):
                 f"{type(self.trainer_kwargs).__name__}."
             )
         if self.random_state is not None and (
-            isinstance(self.random_state, bool) or not isinstance(self.random_state, int | np.integer)
+            isinstance(self.random_state, bool)
+            or not isinstance(self.random_state, int | np.integer)
         ):
             raise TypeError(
                 f"random_state must be an int or None (a seed that can be stored); got "
@@ -1146,7 +1163,7 @@ class NeuralCF(_BaseRecommender):
                     f"{getattr(self, name)!r}."
                 )
 
-    # -- fit ----------------------------------------------------------------------------------------
+    # -- fit --------------------------------------------------------------------------------------
     def fit(
         self, interactions: pd.DataFrame, *, validation: pd.DataFrame | None = None
     ) -> NeuralCF:
@@ -1174,7 +1191,7 @@ class NeuralCF(_BaseRecommender):
         seed = (
             int(self.random_state)
             if self.random_state is not None
-            else int(np.random.SeedSequence().entropy % (2**31))
+            else int(np.random.default_rng().integers(2**31))
         )
         positives = self._prepare(interactions)
         users, items, seen, popularity, train_u, train_i = self._set_catalogue(positives)
@@ -1198,8 +1215,9 @@ class NeuralCF(_BaseRecommender):
                     "early_stopping=False."
                 ) from exc
             val_frame = split.test
-            keep = users.transform(split.train[self.user_col]), items.transform(
-                split.train[self.item_col]
+            keep = (
+                users.transform(split.train[self.user_col]),
+                items.transform(split.train[self.item_col]),
             )
             train_u, train_i = keep
         val_tensors = None
@@ -1283,7 +1301,7 @@ class NeuralCF(_BaseRecommender):
         *,
         model: str,
     ) -> torch.nn.Module:
-        from .model import GMF, MLP, NeuMF, NCFModule, build_network
+        from .model import GMF, MLP, NCFModule, NeuMF, build_network
 
         network = build_network(
             model,
@@ -1421,7 +1439,7 @@ class NeuralCF(_BaseRecommender):
                 f"devices={self.devices!r}, trainer_kwargs={self.trainer_kwargs!r}: {exc}"
             ) from exc
 
-    # -- scoring ------------------------------------------------------------------------------------
+    # -- scoring ----------------------------------------------------------------------------------
     def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         out = np.empty(len(user_idx), dtype=np.float64)
         # small chunks keep each layer's activations in cache: 2**11 pairs score 604k pairs
@@ -1450,7 +1468,7 @@ class NeuralCF(_BaseRecommender):
     def _to_output_score(self, scores: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-scores))
 
-    # -- persistence --------------------------------------------------------------------------------
+    # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to one file: hyperparameters, id maps, seen items, weights.
 
@@ -1475,7 +1493,7 @@ class NeuralCF(_BaseRecommender):
             "state_dict": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
             "best_epoch": self.best_epoch_,
             "history": [
-                {k: v if isinstance(v, str) else float(v) for k, v in row.items()}
+                {k: v if isinstance(v, str) else float(v) for k, v in row.items()}  # type: ignore[arg-type]
                 for row in self.history_
             ],
             "fit_time": float(self.fit_time_),
@@ -1614,9 +1632,10 @@ def _interrupt_as_keyboard_interrupt() -> Iterator[None]:
         yield
     except SystemExit as exc:
         if exc.code == 1:
-            raise KeyboardInterrupt("training was interrupted; the estimator is unchanged") from None
+            raise KeyboardInterrupt(
+                "training was interrupted; the estimator is unchanged"
+            ) from None
         raise
     finally:
         if in_main and handler is not None:
             signal.signal(signal.SIGINT, handler)
-

@@ -11,6 +11,7 @@ on the embeddings of each batch, and sampled-candidate HR@K / NDCG@K validation.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -119,7 +120,7 @@ class MLP(nn.Module):
         _init_embedding(self.item_embedding)
         self.tower = nn.ModuleList(
             nn.Linear(a if i else 2 * half, b)
-            for i, (a, b) in enumerate(zip(layers[:-1], layers[1:], strict=True))
+            for i, (a, b) in enumerate(itertools.pairwise(layers))
         )
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.n_features = layers[-1] if len(layers) > 1 else 2 * half

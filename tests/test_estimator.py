@@ -130,7 +130,7 @@ def test_recommend_k_larger_than_unseen_returns_all_unseen(fitted, data):
 
 
 def test_unknown_user_raises_naming_id(fitted):
-    with pytest.raises(ValueError, match="unknown user id.*'nobody'"):
+    with pytest.raises(ValueError, match=r"unknown user id.*'nobody'"):
         fitted.recommend("nobody")
 
 
@@ -254,8 +254,12 @@ def test_failed_fit_keeps_previous_state(data, exc):
 
 
 def test_failed_first_fit_leaves_estimator_unfitted(data):
-    est = NeuralCF(model="gmf", random_state=0, trainer_kwargs={"callbacks": [_RaiseAt(
-        RuntimeError("boom"))]}, **FAST)
+    est = NeuralCF(
+        model="gmf",
+        random_state=0,
+        trainer_kwargs={"callbacks": [_RaiseAt(RuntimeError("boom"))]},
+        **FAST,
+    )
     with pytest.raises(RuntimeError, match="boom"):
         est.fit(data)
     assert not hasattr(est, "network_")
@@ -332,8 +336,15 @@ def test_evaluate_counts_unknown_test_users_as_misses(fitted):
 def test_learning_planted_structure_beats_chance():
     data = planted_interactions(n_users=200, n_items=100, n_clusters=5, per_user=15, seed=1)
     split = leave_one_out(data)
-    est = NeuralCF(model="neumf", n_epochs=15, batch_size=512, learning_rate=5e-3,
-                   n_factors=16, hidden_layers=(32, 16), random_state=0).fit(split.train)
+    est = NeuralCF(
+        model="neumf",
+        n_epochs=15,
+        batch_size=512,
+        learning_rate=5e-3,
+        n_factors=16,
+        hidden_layers=(32, 16),
+        random_state=0,
+    ).fit(split.train)
     hr = est.score(split.test, n_negatives=50)
     pop = PopularityRecommender().fit(split.train).score(split.test, n_negatives=50)
     # chance is 10/51 ~ 0.2; the cluster structure makes near-perfect ranking possible
