@@ -949,8 +949,8 @@ class NeuralCF(_BaseRecommender):
         Adam learning rate.
     weight_decay : float, default 1e-3
         L2 penalty on the embedding rows touched by each batch (see ``NCFModule``).
-    lr_decay : float, default 1.0
-        Learning rate multiplier applied after every epoch.
+    lr_decay : float, default 0.8
+        Learning rate multiplier applied after every epoch (1.0 keeps it constant).
     pretrain : bool, default True
         For NeuMF: first train a GMF and an MLP tower separately for ``n_epochs`` each, then
         initialise NeuMF from them and fine-tune it for ``finetune_epochs`` at
@@ -1038,7 +1038,7 @@ class NeuralCF(_BaseRecommender):
         n_epochs: int = 8,
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-3,
-        lr_decay: float = 1.0,
+        lr_decay: float = 0.8,
         pretrain: bool = True,
         finetune_epochs: int = 1,
         finetune_learning_rate: float = 5e-4,
