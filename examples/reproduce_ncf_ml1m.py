@@ -91,8 +91,11 @@ def tune(shared: Path, configs: list[dict[str, Any]], out: Path | None) -> None:
             for r in model.history_
         ]
         best = max(curve, key=lambda row: row[2])
-        print(f"{config}  best epoch {best[0]} HR@10 {best[1]:.4f} NDCG@10 {best[2]:.4f}  "
-              f"({seconds:.0f}s)\n  curve (epoch, HR@10, NDCG@10): {curve}", flush=True)
+        print(
+            f"{config}  best epoch {best[0]} HR@10 {best[1]:.4f} NDCG@10 {best[2]:.4f}  "
+            f"({seconds:.0f}s)\n  curve (epoch, HR@10, NDCG@10): {curve}",
+            flush=True,
+        )
         runs.append({"config": config, "seconds": seconds, "curve": curve, "best": best})
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +104,10 @@ def tune(shared: Path, configs: list[dict[str, Any]], out: Path | None) -> None:
 
 def reproduce(shared: Path, models: list[str], out: Path | None) -> None:
     train, test, candidates = load_ncf_ml1m(shared / "ncf-ml-1m")
-    print(f"NCF ML-1M: {len(train):,} training pairs, {len(test):,} test users, "
-          f"{len(candidates):,} candidates (the paper's 99 negatives per user)")
+    print(
+        f"NCF ML-1M: {len(train):,} training pairs, {len(test):,} test users, "
+        f"{len(candidates):,} candidates (the paper's 99 negatives per user)"
+    )
     rows = []
     start = time.perf_counter()
     pop = PopularityRecommender().fit(train)
@@ -113,8 +118,11 @@ def reproduce(shared: Path, models: list[str], out: Path | None) -> None:
         model.fit(train)
         result = model.evaluate(test, k=10, candidates=candidates)
         rows.append((name, result["hr@10"], result["ndcg@10"], model.fit_time_))
-        print(f"{name}: HR@10 {result['hr@10']:.4f} NDCG@10 {result['ndcg@10']:.4f} "
-              f"fit {model.fit_time_:.0f}s ({len(model.history_)} epochs)", flush=True)
+        print(
+            f"{name}: HR@10 {result['hr@10']:.4f} NDCG@10 {result['ndcg@10']:.4f} "
+            f"fit {model.fit_time_:.0f}s ({len(model.history_)} epochs)",
+            flush=True,
+        )
     print(f"\n{'model':<12}{'HR@10':>8}{'NDCG@10':>9}{'fit s':>8}   published HR@10 / NDCG@10")
     for name, hr, ndcg, seconds in rows:
         paper = PAPER.get(name)
@@ -132,8 +140,10 @@ def tutorial(shared: Path, models: list[str]) -> None:
     for name, load in datasets.items():
         split = leave_one_out(load())
         print(f"\n{name}: leave-one-out by timestamp, {len(split.test)} test users")
-        print(f"{'model':<12}{'HR@10':>8}{'NDCG@10':>9}{'full HR@10':>12}{'full NDCG@10':>14}"
-              f"{'fit s':>8}")
+        print(
+            f"{'model':<12}{'HR@10':>8}{'NDCG@10':>9}{'full HR@10':>12}{'full NDCG@10':>14}"
+            f"{'fit s':>8}"
+        )
         for model_name in ["popularity", *models]:
             if model_name == "popularity":
                 model: Any = PopularityRecommender()
@@ -147,8 +157,11 @@ def tutorial(shared: Path, models: list[str]) -> None:
                 warnings.simplefilter("ignore")
                 sampled = model.evaluate(split.test, k=10)
                 full = model.evaluate(split.test, k=10, n_negatives=None)
-            print(f"{model_name:<12}{sampled['hr@10']:>8.4f}{sampled['ndcg@10']:>9.4f}"
-                  f"{full['hr@10']:>12.4f}{full['ndcg@10']:>14.4f}{seconds:>8.0f}", flush=True)
+            print(
+                f"{model_name:<12}{sampled['hr@10']:>8.4f}{sampled['ndcg@10']:>9.4f}"
+                f"{full['hr@10']:>12.4f}{full['ndcg@10']:>14.4f}{seconds:>8.0f}",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=SHARED, help="folder with ncf-ml-1m/")
     parser.add_argument("--models", default="neumf,gmf,mlp,mf")
     parser.add_argument("--tune", action="store_true", help="model selection on validation data")
-    parser.add_argument("--configs", type=str, default=None,
-                        help="JSON list of NeuralCF parameter dicts for --tune")
+    parser.add_argument(
+        "--configs", type=str, default=None, help="JSON list of NeuralCF parameter dicts for --tune"
+    )
     parser.add_argument("--tutorial", action="store_true", help="tutorial protocol, ml-100k/small")
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
