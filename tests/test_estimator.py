@@ -381,3 +381,21 @@ def test_model_file_path_accepts_str(fitted, tmp_path):
     path = str(Path(tmp_path) / "m.pt")
     fitted.save(path)
     assert isinstance(NeuralCF.load(path), NeuralCF)
+
+
+def test_full_ranking_equals_candidate_frame_path(fitted, data):
+    from implicit_ncf.metrics import evaluate as evaluate_frame
+    from implicit_ncf.sampling import sample_candidates
+
+    split = leave_one_out(data)
+    extra = pd.DataFrame({"user": ["u0", "u1", "stranger"], "item": [5, 99999, 3]})
+    test = pd.concat([split.test[["user", "item"]], extra], ignore_index=True)
+    with pytest.warns(UserWarning, match="scored as misses"):
+        fast = fitted.evaluate(test, k=(1, 5, 10), n_negatives=None)
+    candidates = sample_candidates(fitted._training_frame(), test, n_negatives=None)
+    scored, info = fitted._score_candidates(candidates)
+    slow = evaluate_frame(scored, k=(1, 5, 10))
+    for key, value in slow.items():
+        assert fast[key] == pytest.approx(value), key
+    assert fast["n_unknown_users"] == info["n_unknown_users"]
+    assert fast["n_unknown_targets"] == info["n_unknown_targets"]
