@@ -399,3 +399,50 @@ def test_full_ranking_equals_candidate_frame_path(fitted, data):
         assert fast[key] == pytest.approx(value), key
     assert fast["n_unknown_users"] == info["n_unknown_users"]
     assert fast["n_unknown_targets"] == info["n_unknown_targets"]
+
+
+class _StepProbe(pl.Callback):
+    """Records whether each epoch ran direct steps, and each fit's ``global_step``."""
+
+    def __init__(self) -> None:
+        self.direct: list[bool] = []
+        self.global_steps: list[int] = []
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self.direct.append(module.direct_steps())
+
+    def on_train_end(self, trainer, module) -> None:
+        self.global_steps.append(trainer.global_step)
+
+
+class _BackwardCounter(_StepProbe):
+    """Listens to a per-step hook, which must keep Lightning's per-step path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backward_calls = 0
+
+    def on_after_backward(self, trainer, module) -> None:
+        self.backward_calls += 1
+
+
+@pytest.mark.parametrize("model", ["gmf", "neumf"])
+def test_direct_steps_match_lightning_steps(data, model):
+    """Steps that bypass Lightning's wrappers train the same weights, count the same
+    ``global_step``, and give way to Lightning's path when a callback listens to a step hook."""
+    plain, hooked = _StepProbe(), _BackwardCounter()
+    a = NeuralCF(model=model, random_state=3, trainer_kwargs={"callbacks": [plain]}, **FAST)
+    b = NeuralCF(model=model, random_state=3, trainer_kwargs={"callbacks": [hooked]}, **FAST)
+    a.fit(data)
+    b.fit(data)
+    assert plain.direct and all(plain.direct)
+    assert hooked.direct and not any(hooked.direct)
+    assert plain.global_steps == hooked.global_steps
+    assert hooked.backward_calls == sum(hooked.global_steps) > 0
+    for (name, x), (_, y) in zip(
+        a.network_.state_dict().items(), b.network_.state_dict().items(), strict=True
+    ):
+        assert torch.equal(x, y), name
+    losses = [[row["loss"] for row in est.history_] for est in (a, b)]
+    assert len(losses[0]) == len(a.history_) > 0
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
