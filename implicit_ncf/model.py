@@ -434,13 +434,13 @@ class NCFModule(pl.LightningModule):
         losses = []
         progress = self._direct
         if progress is not None:
-            optimizer = self.optimizers(use_pl_optimizer=False)
+            optimizer: Any = self.optimizers(use_pl_optimizer=False)
             for start in range(0, len(users), step):
                 part = slice(start, start + step)
                 loss = self._loss(users[part], items[part], labels[part])
-                optimizer.zero_grad()  # type: ignore[union-attr]
+                optimizer.zero_grad()
                 loss.backward()
-                optimizer.step()  # type: ignore[union-attr]
+                optimizer.step()
                 progress.increment_ready()
                 progress.increment_completed()
                 losses.append(loss.detach())
@@ -449,9 +449,9 @@ class NCFModule(pl.LightningModule):
             for start in range(0, len(users), step):
                 part = slice(start, start + step)
                 loss = self._loss(users[part], items[part], labels[part])
-                optimizer.zero_grad()  # type: ignore[union-attr]
+                optimizer.zero_grad()
                 self.manual_backward(loss)
-                optimizer.step()  # type: ignore[union-attr]
+                optimizer.step()
                 losses.append(loss.detach())
         # every slice holds `step` examples but the last: weight the means by their sizes
         sizes = torch.full((len(losses),), float(step), device=losses[0].device)
@@ -475,7 +475,7 @@ class NCFModule(pl.LightningModule):
         from pytorch_lightning.profilers import PassThroughProfiler
         from pytorch_lightning.strategies import SingleDeviceStrategy
 
-        trainer = self.trainer
+        trainer: Any = self.trainer  # profiler and callbacks are set outside Trainer's class body
         precision = trainer.precision_plugin
         plain_precision = type(precision) is Precision or (
             type(precision) is MixedPrecision and precision.scaler is None
