@@ -11,6 +11,7 @@ contiguous integer indices produced by :class:`IdEncoder`.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Hashable, Iterable
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "IdEncoder",
     "ImplicitFeedbackWarning",
     "check_interactions",
+    "check_random_state",
     "interactions_to_csr",
     "to_implicit",
 ]
@@ -403,3 +405,52 @@ def interactions_to_csr(
     mat.data[:] = 1.0
     mat.sort_indices()
     return mat
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """Turn ``random_state`` into a :class:`numpy.random.Generator`.
+
+    Parameters
+    ----------
+    random_state : None, int or numpy.random.Generator
+        ``None`` gives a freshly seeded generator (not reproducible), an int a generator seeded with
+        it, and a Generator is returned as is (so successive calls continue its stream).
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    TypeError
+        If ``random_state`` is of another kind (including ``bool`` and the legacy
+        :class:`numpy.random.RandomState`).
+    ValueError
+        If ``random_state`` is a negative int.
+
+    Examples
+    --------
+    >>> rng = check_random_state(0)
+    >>> check_random_state(rng) is rng
+    True
+    >>> int(check_random_state(0).integers(100)) == int(check_random_state(0).integers(100))
+    True
+    """
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, (bool, np.bool_)
+    ):
+        if random_state < 0:
+            raise ValueError(
+                f"random_state must be a non-negative int seed; got {random_state!r}. Pass e.g. "
+                f"random_state=0."
+            )
+        return np.random.default_rng(int(random_state))
+    raise TypeError(
+        f"random_state must be None, an int seed or a numpy.random.Generator; got "
+        f"{type(random_state).__name__} ({random_state!r}). Pass e.g. random_state=0 or "
+        f"random_state=np.random.default_rng(0)."
+    )

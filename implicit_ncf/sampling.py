@@ -27,7 +27,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from implicit_ncf.data import IdEncoder, check_interactions, interactions_to_csr
+from implicit_ncf.data import (
+    IdEncoder,
+    check_interactions,
+    check_random_state,
+    interactions_to_csr,
+)
 
 __all__ = [
     "NegativeSampler",
@@ -39,55 +44,6 @@ __all__ = [
 _REJECTION_ROUNDS = 8  # rounds of mask rejection before the rest is drawn by exact inversion
 _CHUNK = 1 << 22  # draws tested per pass without a mask (bounds the temporaries: ~32 MiB each)
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing (Knuth, TAOCP 6.4)
-
-
-def check_random_state(random_state: Any) -> np.random.Generator:
-    """Turn ``random_state`` into a :class:`numpy.random.Generator`.
-
-    Parameters
-    ----------
-    random_state : None, int or numpy.random.Generator
-        ``None`` gives a freshly seeded generator (not reproducible), an int a generator seeded with
-        it, and a Generator is returned as is (so successive calls continue its stream).
-
-    Returns
-    -------
-    numpy.random.Generator
-
-    Raises
-    ------
-    TypeError
-        If ``random_state`` is of another kind (including ``bool`` and the legacy
-        :class:`numpy.random.RandomState`).
-    ValueError
-        If ``random_state`` is a negative int.
-
-    Examples
-    --------
-    >>> rng = check_random_state(0)
-    >>> check_random_state(rng) is rng
-    True
-    >>> int(check_random_state(0).integers(100)) == int(check_random_state(0).integers(100))
-    True
-    """
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, numbers.Integral) and not isinstance(
-        random_state, (bool, np.bool_)
-    ):
-        if random_state < 0:
-            raise ValueError(
-                f"random_state must be a non-negative int seed; got {random_state!r}. Pass e.g. "
-                f"random_state=0."
-            )
-        return np.random.default_rng(int(random_state))
-    raise TypeError(
-        f"random_state must be None, an int seed or a numpy.random.Generator; got "
-        f"{type(random_state).__name__} ({random_state!r}). Pass e.g. random_state=0 or "
-        f"random_state=np.random.default_rng(0)."
-    )
 
 
 def _plain(value: Any) -> Any:

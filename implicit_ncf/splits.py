@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from implicit_ncf.data import IdEncoder, check_interactions
+from implicit_ncf.data import IdEncoder, check_interactions, check_random_state
 
 __all__ = [
     "LeakageReport",
@@ -71,26 +71,6 @@ class Split:
 
 # --------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _check_random_state(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, (bool, np.bool_)) or not isinstance(
-        random_state, (int, np.integer)
-    ):
-        raise TypeError(
-            f"random_state must be an int, a numpy.random.Generator or None; got "
-            f"{type(random_state).__name__} {random_state!r}. Pass e.g. random_state=42."
-        )
-    if random_state < 0:
-        raise ValueError(
-            f"random_state must be a non-negative integer; got {random_state}. Pass e.g. "
-            f"random_state=42."
-        )
-    return np.random.default_rng(int(random_state))
 
 
 def _check_bool(value: Any, parameter: str) -> bool:
@@ -327,7 +307,7 @@ def leave_one_out(
         frame, user_col=user_col, item_col=item_col, time_col=time_col, parameter="frame"
     )
     validation = _check_bool(validation, "validation")
-    rng = _check_random_state(random_state)
+    rng = check_random_state(random_state)
     u = IdEncoder("user").fit_transform(frame[user_col])
     i = IdEncoder("item").fit_transform(frame[item_col])
     n_users, n_items = int(u.max()) + 1, int(i.max()) + 1
