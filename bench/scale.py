@@ -80,9 +80,12 @@ def _raw_rate(est: Any, dataset: Any, n_examples: int) -> float:
     net.to(device)
     optimizer = NCFModule(net, learning_rate=float(est.learning_rate)).configure_optimizers()
     if hasattr(dataset, "_parts"):  # decode only what is needed
-        parts = dataset._parts(0)
+        parts = getattr(dataset, "first_parts", None)
+        if parts is None:
+            parts = dataset._parts(0)
         epoch = dataset._decode(parts, 0, n_examples)
         del parts
+        dataset.first_parts = None
     else:  # older versions of the library (for before/after runs)
         epoch = tuple(t[:n_examples].clone() for t in dataset.build_epoch(0))
     users, items, labels = (t.to(device) for t in epoch)
@@ -162,6 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
             datasets.append(self)
+            self.first_parts: Any = None
+
+        def _parts(self, epoch: int) -> Any:
+            # keep the first epoch's compact form for the raw loop, which trains on the same
+            # examples: rebuilding it (shuffle + 80M negatives) would cost another epoch set-up
+            parts = super()._parts(epoch)
+            if epoch == 0:
+                self.first_parts = parts
+            return parts
 
     estimator_module._EpochBatches = Recording  # type: ignore[misc]
     fit_start = time.perf_counter()

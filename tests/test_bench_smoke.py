@@ -56,6 +56,17 @@ def test_training_row_runs_and_reports_a_ratio(ctx: run.Context) -> None:
     assert len(result["fit_epoch_s"]) == len(result["raw_epoch_s"]) == 2
 
 
+def test_time_to_quality_row_records_its_validation_curve(ctx: run.Context) -> None:
+    row = run.quality_row(ctx, threshold=0.0, max_epochs=2)  # any HR@10 reaches 0.0
+    curve = ctx.results["quality"]["curve"]
+    assert [epoch for epoch, _, _ in curve] == [1]  # stopped at the first epoch that reached it
+    assert ctx.results["quality"]["reached_s"] == curve[0][1] > 0
+    assert row.ok is None and row.figure.endswith("s")
+    never = run.quality_row(ctx, threshold=1.01, max_epochs=2)  # no HR@10 reaches 1.01
+    assert [epoch for epoch, _, _ in ctx.results["quality"]["curve"]] == [1, 2]
+    assert never.ok is False and never.figure == "not in 2 epochs"
+
+
 def test_sampling_rows_check_their_negatives(ctx: run.Context) -> None:
     rows = run.sampling_rows(ctx)
     assert rows[-1].ratio is not None and rows[-1].ratio > 0
