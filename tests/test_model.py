@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from implicit_ncf import model as model_module
 from implicit_ncf.model import GMF, MLP, NCFModule, NeuMF, build_network, score_all_batched
 
 N_USERS, N_ITEMS = 13, 29
@@ -23,6 +24,23 @@ def test_score_all_equals_forward_on_every_pair(model):
         pairs_i = torch.arange(N_ITEMS).repeat(N_USERS)
         slow = net(pairs_u, pairs_i).view(N_USERS, N_ITEMS)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("elements", [1, 400, 1 << 19])  # 1 user, 2 users, all users per block
+@pytest.mark.parametrize("grad", [False, True])  # the buffered tail, or the autograd-friendly path
+@pytest.mark.parametrize("model", ["mlp", "neumf"])
+def test_mlp_scoring_blocks_leave_scores_unchanged(monkeypatch, elements, grad, model):
+    torch.manual_seed(2)
+    net = build_network(model, N_USERS, N_ITEMS, n_factors=6, hidden_layers=(10, 6, 4)).eval()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    users = torch.arange(N_USERS)
+    with torch.no_grad():
+        pairs = net(users.repeat_interleave(N_ITEMS), torch.arange(N_ITEMS).repeat(N_USERS))
+    monkeypatch.setattr(model_module, "_SCORE_BLOCK_ELEMENTS", elements)
+    with torch.set_grad_enabled(grad):
+        scores = net.score_all(users)
+    torch.testing.assert_close(scores.detach(), pairs.view(N_USERS, N_ITEMS), rtol=1e-5, atol=1e-5)
 
 
 def test_mlp_single_layer_tower():
