@@ -426,19 +426,7 @@ class _BackwardCounter(_StepProbe):
         self.backward_calls += 1
 
 
-@pytest.mark.parametrize("model", ["gmf", "neumf"])
-def test_direct_steps_match_lightning_steps(data, model):
-    """Steps that bypass Lightning's wrappers train the same weights, count the same
-    ``global_step``, and give way to Lightning's path when a callback listens to a step hook."""
-    plain, hooked = _StepProbe(), _BackwardCounter()
-    a = NeuralCF(model=model, random_state=3, trainer_kwargs={"callbacks": [plain]}, **FAST)
-    b = NeuralCF(model=model, random_state=3, trainer_kwargs={"callbacks": [hooked]}, **FAST)
-    a.fit(data)
-    b.fit(data)
-    assert plain.direct and all(plain.direct)
-    assert hooked.direct and not any(hooked.direct)
-    assert plain.global_steps == hooked.global_steps
-    assert hooked.backward_calls == sum(hooked.global_steps) > 0
+def _assert_same_training(a: NeuralCF, b: NeuralCF) -> None:
     for (name, x), (_, y) in zip(
         a.network_.state_dict().items(), b.network_.state_dict().items(), strict=True
     ):
@@ -446,3 +434,43 @@ def test_direct_steps_match_lightning_steps(data, model):
     losses = [[row["loss"] for row in est.history_] for est in (a, b)]
     assert len(losses[0]) == len(a.history_) > 0
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("model", "precision"), [("gmf", None), ("neumf", None), ("neumf", "bf16-mixed")]
+)
+def test_direct_steps_match_lightning_steps(data, model, precision):
+    """Steps that bypass Lightning's wrappers train the same weights, count the same
+    ``global_step``, and give way to Lightning's path when a callback listens to a step hook
+    (``bf16-mixed`` has no gradient scaler, so it keeps the direct steps)."""
+    plain, hooked = _StepProbe(), _BackwardCounter()
+    extra = {} if precision is None else {"precision": precision}
+    a = NeuralCF(
+        model=model, random_state=3, trainer_kwargs={"callbacks": [plain], **extra}, **FAST
+    )
+    b = NeuralCF(
+        model=model, random_state=3, trainer_kwargs={"callbacks": [hooked], **extra}, **FAST
+    )
+    a.fit(data)
+    b.fit(data)
+    assert plain.direct and all(plain.direct)
+    assert hooked.direct and not any(hooked.direct)
+    assert plain.global_steps == hooked.global_steps
+    assert hooked.backward_calls == sum(hooked.global_steps) > 0
+    _assert_same_training(a, b)
+
+
+def test_a_profiler_keeps_lightning_steps(data):
+    plain, profiled = _StepProbe(), _StepProbe()
+    a = NeuralCF(model="gmf", random_state=3, trainer_kwargs={"callbacks": [plain]}, **FAST)
+    b = NeuralCF(
+        model="gmf",
+        random_state=3,
+        trainer_kwargs={"callbacks": [profiled], "profiler": "simple"},
+        **FAST,
+    )
+    a.fit(data)
+    b.fit(data)
+    assert all(plain.direct) and profiled.direct and not any(profiled.direct)
+    assert plain.global_steps == profiled.global_steps
+    _assert_same_training(a, b)
