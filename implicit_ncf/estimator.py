@@ -1341,7 +1341,9 @@ class NeuralCF(_BaseRecommender):
             learning_rate=learning_rate,
             weight_decay=float(self.weight_decay),
             lr_decay=float(self.lr_decay),
-            step_batch_size=int(self.batch_size) if steps_per_batch > 1 else None,
+            # manual optimization (the module's own steps, direct where nothing observes them)
+            # unless a Trainer option needs Lightning's automatic optimization
+            step_batch_size=None if self._per_batch_options() else int(self.batch_size),
         )
         seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
         full = np.flatnonzero(np.diff(seen_train.indptr) >= len(items))
@@ -1416,9 +1418,14 @@ class NeuralCF(_BaseRecommender):
         that count batches or act on every step (clipping, accumulation, batch limits, validation
         intervals in batches, step limits) keep one step per batch, so their meaning is unchanged.
         """
-        if set(self.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS:
+        if self._per_batch_options():
             return 1
         return max(1, _BATCH_EXAMPLES // int(self.batch_size))
+
+    def _per_batch_options(self) -> bool:
+        """Whether ``trainer_kwargs`` holds an option that needs one optimizer step per trainer
+        batch, taken by Lightning's automatic optimization (clipping, accumulation, limits)."""
+        return bool(set(self.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS)
 
     def _build_trainer(self, callbacks: list[Any], n_epochs: int) -> Any:
         """The only place in the library that builds a Lightning Trainer."""

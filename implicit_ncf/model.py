@@ -374,8 +374,10 @@ class NCFModule(pl.LightningModule):
         examples with one Adam step each (manual optimization), so that the trainer's fixed cost
         per batch (hooks, closures, progress tracking: a few hundred microseconds) is paid once
         per several steps. The steps are the same as with batches of ``step_batch_size``;
-        ``trainer.global_step`` still counts optimizer steps. Gradient clipping and accumulation
-        by the Trainer need ``None``.
+        ``trainer.global_step`` still counts optimizer steps. Manual optimization also lets the
+        steps bypass Lightning's per-step wrappers (see Notes), so ``NeuralCF`` uses it even
+        when a trainer batch holds a single step. Gradient clipping and accumulation by the
+        Trainer need ``None``.
 
     Notes
     -----

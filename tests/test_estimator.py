@@ -437,20 +437,23 @@ def _assert_same_training(a: NeuralCF, b: NeuralCF) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "precision"), [("gmf", None), ("neumf", None), ("neumf", "bf16-mixed")]
+    ("model", "precision", "batch_size"),
+    [
+        ("gmf", None, 256),
+        ("neumf", None, 256),
+        ("neumf", "bf16-mixed", 256),
+        ("gmf", None, 20_000),  # one step per trainer batch (the large batches of a GPU)
+    ],
 )
-def test_direct_steps_match_lightning_steps(data, model, precision):
+def test_direct_steps_match_lightning_steps(data, model, precision, batch_size):
     """Steps that bypass Lightning's wrappers train the same weights, count the same
     ``global_step``, and give way to Lightning's path when a callback listens to a step hook
     (``bf16-mixed`` has no gradient scaler, so it keeps the direct steps)."""
     plain, hooked = _StepProbe(), _BackwardCounter()
     extra = {} if precision is None else {"precision": precision}
-    a = NeuralCF(
-        model=model, random_state=3, trainer_kwargs={"callbacks": [plain], **extra}, **FAST
-    )
-    b = NeuralCF(
-        model=model, random_state=3, trainer_kwargs={"callbacks": [hooked], **extra}, **FAST
-    )
+    params = {**FAST, "model": model, "random_state": 3, "batch_size": batch_size}
+    a = NeuralCF(trainer_kwargs={"callbacks": [plain], **extra}, **params)
+    b = NeuralCF(trainer_kwargs={"callbacks": [hooked], **extra}, **params)
     a.fit(data)
     b.fit(data)
     assert plain.direct and all(plain.direct)
@@ -474,3 +477,27 @@ def test_a_profiler_keeps_lightning_steps(data):
     assert all(plain.direct) and profiled.direct and not any(profiled.direct)
     assert plain.global_steps == profiled.global_steps
     _assert_same_training(a, b)
+
+
+@pytest.mark.parametrize(
+    "option", [{"gradient_clip_val": 0.5}, {"accumulate_grad_batches": 2}, {"max_steps": 3}]
+)
+def test_per_batch_trainer_options_keep_their_meaning(data, option):
+    """Options that act on every step or count batches get Lightning's automatic optimization
+    with one step per trainer batch, so clipping, accumulation and step limits do what they say."""
+    plain, probe = _StepProbe(), _StepProbe()
+    a = NeuralCF(model="gmf", random_state=3, trainer_kwargs={"callbacks": [plain]}, **FAST)
+    b = NeuralCF(
+        model="gmf", random_state=3, trainer_kwargs={"callbacks": [probe], **option}, **FAST
+    )
+    a.fit(data)
+    b.fit(data)
+    assert probe.direct and not any(probe.direct)
+    steps = plain.global_steps[0]
+    expected = {
+        "gradient_clip_val": steps,
+        "accumulate_grad_batches": steps // 2,
+        "max_steps": 3,
+    }[next(iter(option))]
+    assert probe.global_steps == [expected]
+    assert np.isfinite([row["loss"] for row in b.history_]).all()
