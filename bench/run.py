@@ -348,7 +348,8 @@ def train_row(ctx: Context, model: str, seed: int = 0) -> Row:
             f"{timer.rows:,} examples/epoch ({len(train):,} positives x {1 + est.n_negatives}), "
             f"batch {est.batch_size}, epochs 2..{mode.train_epochs} (epoch 1 warms up); raw "
             "loop: same network, loss, optimizer and batch size on pre-built tensors, "
-            "interleaved with the fit: after each of its trainer batches, as many examples"
+            "interleaved with the fit (after each of its trainer batches the raw loop trains as "
+            "many examples); rates from the summed times of those epochs"
         ],
     )
 
