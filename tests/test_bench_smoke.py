@@ -64,7 +64,7 @@ def test_time_to_quality_row_records_its_validation_curve(ctx: run.Context) -> N
     assert row.ok is None and row.figure.endswith("s")
     never = run.quality_row(ctx, threshold=1.01, max_epochs=2)  # no HR@10 reaches 1.01
     assert [epoch for epoch, _, _ in ctx.results["quality"]["curve"]] == [1, 2]
-    assert never.ok is False and never.figure == "not in 2 epochs"
+    assert never.ok is None and never.figure == "not in 2 epochs"  # no target: never MISSED
 
 
 def test_sampling_rows_check_their_negatives(ctx: run.Context) -> None:
