@@ -188,6 +188,26 @@ def load_data(data: Path | None, *, synthetic: bool) -> tuple[pd.DataFrame, ...]
 # ------------------------------------------------------------------------------------------------
 
 
+def raw_optimizers(est: Any, net: Any) -> list[Any]:
+    """The optimizers ``NeuralCF`` trains ``net`` with (``NCFModule.configure_optimizers``):
+    fused Adam, or with ``optimizer="lazy_adam"`` SparseAdam for the embeddings (made sparse) and
+    fused Adam for the rest."""
+    from implicit_ncf.model import NCFModule
+
+    module = NCFModule(
+        net,
+        learning_rate=float(est.learning_rate),
+        step_batch_size=int(est.batch_size),
+        optimizer=str(getattr(est, "optimizer", "adam")),
+    )
+    config = module.configure_optimizers()
+    if isinstance(config, dict):
+        config = config["optimizer"]
+    elif isinstance(config, tuple):  # (optimizers, schedulers)
+        config = config[0]
+    return list(config) if isinstance(config, list) else [config]
+
+
 def _raw_setup(
     est: Any, network: Any, dataset: Any, seed: int
 ) -> tuple[Callable[[int, int], float], int]:
@@ -198,7 +218,7 @@ def _raw_setup(
     ``start:stop`` of that epoch in steps of ``batch_size`` and returns its seconds."""
     import torch
 
-    from implicit_ncf.model import NCFModule, build_network
+    from implicit_ncf.model import build_network
 
     torch.manual_seed(seed)
     net = build_network(
@@ -211,9 +231,7 @@ def _raw_setup(
     )
     device = device_of(est)
     net.to(device)
-    optimizer = NCFModule(net, learning_rate=float(est.learning_rate)).configure_optimizers()
-    if isinstance(optimizer, dict):
-        optimizer = optimizer["optimizer"]
+    optimizers = raw_optimizers(est, net)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     weight_decay = float(est.weight_decay)
     users, items, labels = (t.to(device) for t in dataset.build_epoch(0))
@@ -227,13 +245,15 @@ def _raw_setup(
             for s in range(first, stop, bs):
                 e = min(s + bs, stop)
                 u, i, y = users[s:e], items[s:e], labels[s:e]
-                optimizer.zero_grad(set_to_none=True)
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(net(u, i), y)
                 if weight_decay > 0:
                     penalty = sum(e.pow(2).sum() for e in net.embeddings(u, i))
                     loss = loss + weight_decay * penalty / len(u)
                 loss.backward()
-                optimizer.step()
+                for optimizer in optimizers:
+                    optimizer.step()
         if device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start

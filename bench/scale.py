@@ -66,8 +66,8 @@ def _raw_rate(est: Any, dataset: Any, n_examples: int) -> float:
     sizes, loss, optimizer, batch size)."""
     import torch
 
-    from bench.run import device_of
-    from implicit_ncf.model import NCFModule, build_network
+    from bench.run import device_of, raw_optimizers
+    from implicit_ncf.model import build_network
 
     net = build_network(
         est.model,
@@ -78,7 +78,7 @@ def _raw_rate(est: Any, dataset: Any, n_examples: int) -> float:
     )
     device = device_of(est)
     net.to(device)
-    optimizer = NCFModule(net, learning_rate=float(est.learning_rate)).configure_optimizers()
+    optimizers = raw_optimizers(est, net)
     if hasattr(dataset, "_parts"):  # decode only what is needed
         parts = getattr(dataset, "first_parts", None)
         if parts is None:
@@ -99,12 +99,14 @@ def _raw_rate(est: Any, dataset: Any, n_examples: int) -> float:
         start = time.perf_counter()
         for s in range(0, stop, bs):
             u, i, y = users[s : s + bs], items[s : s + bs], labels[s : s + bs]
-            optimizer.zero_grad(set_to_none=True)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(net(u, i), y)
             if wd > 0:
                 loss = loss + wd * sum(e.pow(2).sum() for e in net.embeddings(u, i)) / len(u)
             loss.backward()
-            optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
         if device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start

@@ -338,6 +338,39 @@ _STEP_HOOKS = (
 )
 
 
+OPTIMIZERS = ("adam", "lazy_adam")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def set_sparse_embeddings(network: nn.Module, sparse: bool) -> None:
+    """Make every ``nn.Embedding`` of ``network`` produce sparse (``True``) or dense gradients.
+
+    Only the gradients change: the weights, ``forward`` and the scores stay the same.
+    """
+    for module in network.modules():
+        if isinstance(module, nn.Embedding):
+            module.sparse = sparse
+
+
+def split_sparse_parameters(network: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """The trainable parameters of ``network``: (sparse-gradient embedding weights, the rest)."""
+    sparse_ids = {
+        id(module.weight)
+        for module in network.modules()
+        if isinstance(module, nn.Embedding) and module.sparse
+    }
+    params = [p for p in network.parameters() if p.requires_grad]
+    return (
+        [p for p in params if id(p) in sparse_ids],
+        [p for p in params if id(p) not in sparse_ids],
+    )
+
+
 def _adam(params: Any, *, lr: float) -> torch.optim.Optimizer:
     """Adam, as the fused kernel when this torch has one for the parameters' device and dtype.
 
@@ -404,15 +437,26 @@ class NCFModule(pl.LightningModule):
         lr_decay: float = 1.0,
         val_k: int = 10,
         step_batch_size: int | None = None,
+        optimizer: str = "adam",
     ) -> None:
         super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {optimizer!r}.")
+        if optimizer == "lazy_adam" and step_batch_size is None:
+            raise ValueError(
+                "optimizer='lazy_adam' takes two optimizers (sparse embeddings, dense layers), "
+                "which needs the module's own steps: pass step_batch_size=<batch size>."
+            )
         self.network = network
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.lr_decay = lr_decay
         self.val_k = val_k
         self.step_batch_size = step_batch_size
+        self.optimizer = optimizer
         self.automatic_optimization = step_batch_size is None
+        if optimizer == "lazy_adam":
+            set_sparse_embeddings(network, True)
         self.loss_fn = nn.BCEWithLogitsLoss()
         self._loss_sum: Tensor | None = None
         self._loss_count = 0
@@ -444,24 +488,28 @@ class NCFModule(pl.LightningModule):
         losses = []
         progress = self._direct
         if progress is not None:
-            optimizer: Any = self.optimizers(use_pl_optimizer=False)
+            optimizers = _as_list(self.optimizers(use_pl_optimizer=False))
             for start in range(0, len(users), step):
                 part = slice(start, start + step)
                 loss = self._loss(users[part], items[part], labels[part])
-                optimizer.zero_grad()
+                for optimizer in optimizers:
+                    optimizer.zero_grad()
                 loss.backward()
-                optimizer.step()
-                progress.increment_ready()
-                progress.increment_completed()
+                for optimizer in optimizers:  # Lightning counts every optimizer.step() call
+                    optimizer.step()
+                    progress.increment_ready()
+                    progress.increment_completed()
                 losses.append(loss.detach())
         else:
-            optimizer = self.optimizers()
+            optimizers = _as_list(self.optimizers())
             for start in range(0, len(users), step):
                 part = slice(start, start + step)
                 loss = self._loss(users[part], items[part], labels[part])
-                optimizer.zero_grad()
+                for optimizer in optimizers:
+                    optimizer.zero_grad()
                 self.manual_backward(loss)
-                optimizer.step()
+                for optimizer in optimizers:
+                    optimizer.step()
                 losses.append(loss.detach())
         # every slice holds `step` examples but the last: weight the means by their sizes
         sizes = torch.full((len(losses),), float(step), device=losses[0].device)
@@ -531,9 +579,8 @@ class NCFModule(pl.LightningModule):
         # Lightning steps epoch schedulers itself only under automatic optimization: do it at the
         # same point (after the epoch's last batch, before validation and the epoch-end hooks)
         if not self.automatic_optimization and batch_idx + 1 == self.trainer.num_training_batches:
-            scheduler = self.lr_schedulers()
-            if scheduler is not None:
-                scheduler.step()  # type: ignore[union-attr]
+            for scheduler in _as_list(self.lr_schedulers()):
+                scheduler.step()
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_loss()
@@ -553,11 +600,24 @@ class NCFModule(pl.LightningModule):
         self.log(f"val_ndcg@{self.val_k}", ndcg.mean(), prog_bar=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
-        optimizer = _adam(self.network.parameters(), lr=self.learning_rate)
+        if self.optimizer == "lazy_adam":
+            sparse, dense = split_sparse_parameters(self.network)
+            optimizers: list[torch.optim.Optimizer] = [
+                torch.optim.SparseAdam(sparse, lr=self.learning_rate)
+            ]
+            if dense:
+                optimizers.append(_adam(dense, lr=self.learning_rate))
+        else:
+            optimizers = [_adam(self.network.parameters(), lr=self.learning_rate)]
         if self.lr_decay == 1.0:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.lr_decay)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
-        }
+            return optimizers[0] if len(optimizers) == 1 else optimizers
+        schedulers = [
+            {
+                "scheduler": torch.optim.lr_scheduler.ExponentialLR(o, gamma=self.lr_decay),
+                "interval": "epoch",
+            }
+            for o in optimizers
+        ]
+        if len(optimizers) == 1:
+            return {"optimizer": optimizers[0], "lr_scheduler": schedulers[0]}
+        return optimizers, schedulers

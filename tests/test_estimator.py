@@ -501,3 +501,41 @@ def test_per_batch_trainer_options_keep_their_meaning(data, option):
     }[next(iter(option))]
     assert probe.global_steps == [expected]
     assert np.isfinite([row["loss"] for row in b.history_]).all()
+
+
+@pytest.mark.parametrize("model", ["mf", "neumf"])
+def test_lazy_adam_fit(data, model):
+    """lazy_adam trains deterministically, through direct steps or Lightning's path alike (two
+    optimizer steps per step in ``global_step``), and leaves plain dense embeddings behind."""
+    plain, hooked = _StepProbe(), _BackwardCounter()
+    params = {**FAST, "model": model, "optimizer": "lazy_adam", "random_state": 5}
+    a = NeuralCF(trainer_kwargs={"callbacks": [plain]}, **params).fit(data)
+    b = NeuralCF(trainer_kwargs={"callbacks": [hooked]}, **params).fit(data)
+    assert all(plain.direct) and not any(hooked.direct)
+    assert plain.global_steps == hooked.global_steps
+    assert sum(hooked.global_steps) == 2 * hooked.backward_calls > 0  # sparse + dense optimizer
+    _assert_same_training(a, b)
+    embeddings = [m for m in a.network_.modules() if isinstance(m, torch.nn.Embedding)]
+    assert embeddings and not any(m.sparse for m in embeddings)
+    adam = NeuralCF(**{**params, "optimizer": "adam"}).fit(data)
+    assert not torch.equal(
+        next(iter(a.network_.state_dict().values())),
+        next(iter(adam.network_.state_dict().values())),
+    )
+
+
+def test_lazy_adam_learns_planted_structure():
+    data = planted_interactions(n_users=200, n_items=100, n_clusters=5, per_user=15, seed=1)
+    split = leave_one_out(data)
+    est = NeuralCF(
+        model="gmf",
+        optimizer="lazy_adam",
+        n_epochs=15,
+        batch_size=512,
+        learning_rate=5e-3,
+        n_factors=16,
+        random_state=0,
+    ).fit(split.train)
+    hr = est.score(split.test, n_negatives=50)
+    pop = PopularityRecommender().fit(split.train).score(split.test, n_negatives=50)
+    assert hr > 0.8 and hr > pop + 0.3  # chance is 10/51 ~ 0.2

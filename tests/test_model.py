@@ -75,3 +75,53 @@ def test_training_step_loss_and_l2_penalty():
     plain = NCFModule(net).training_step(batch, 0)
     penalised = NCFModule(net, weight_decay=10.0).training_step(batch, 0)
     assert penalised > plain > 0
+
+
+def _two_steps(optimizer: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GMF user rows before training, after a step on users 0-1, after a step on users 2-3."""
+    torch.manual_seed(0)
+    net = GMF(N_USERS, N_ITEMS, 4)
+    module = NCFModule(net, learning_rate=0.1, step_batch_size=2, optimizer=optimizer)
+    config = module.configure_optimizers()
+    optimizers = config if isinstance(config, list) else [config]
+    start = net.user_embedding.weight.detach().clone()
+    states = []
+    for users in ([0, 1], [2, 3]):
+        for o in optimizers:
+            o.zero_grad()
+        loss = module._loss(torch.tensor(users), torch.tensor([5, 6]), torch.tensor([1.0, 0.0]))
+        loss.backward()
+        for o in optimizers:
+            o.step()
+        states.append(net.user_embedding.weight.detach().clone())
+    return start, states[0], states[1]
+
+
+def test_lazy_adam_moves_only_the_rows_of_the_batch():
+    start, first, second = _two_steps("lazy_adam")
+    changed = (first != start).any(1)
+    assert changed[:2].all() and not changed[2:].any()
+    # the second step touches users 2-3 only: users 0-1 keep their rows (no momentum drift)
+    assert torch.equal(second[:2], first[:2]) and not torch.equal(second[2:4], first[2:4])
+    assert torch.equal(second[4:], start[4:])
+
+
+def test_adam_keeps_moving_rows_by_momentum():
+    start, first, second = _two_steps("adam")
+    assert not torch.equal(second[:2], first[:2])  # users 0-1 move on, by momentum alone
+    assert torch.equal(second[4:], start[4:])  # never-seen rows have zero moments
+
+
+def test_lazy_adam_splits_sparse_embeddings_from_dense_layers():
+    net = NeuMF(N_USERS, N_ITEMS, 4, (8, 4))
+    module = NCFModule(net, step_batch_size=8, optimizer="lazy_adam")
+    sparse_opt, dense_opt = module.configure_optimizers()
+    sparse = {id(p) for g in sparse_opt.param_groups for p in g["params"]}
+    dense = {id(p) for g in dense_opt.param_groups for p in g["params"]}
+    embeddings = {id(m.weight) for m in net.modules() if isinstance(m, torch.nn.Embedding)}
+    assert sparse == embeddings and not sparse & dense
+    assert all(m.sparse for m in net.modules() if isinstance(m, torch.nn.Embedding))
+    with pytest.raises(ValueError, match="pass step_batch_size"):
+        NCFModule(net, optimizer="lazy_adam")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        NCFModule(net, step_batch_size=8, optimizer="sgd")

@@ -207,6 +207,17 @@ BAD_INPUT: list[Case] = [
     Case("fit-ddp-no-seed", "NeuralCF.fit", 'strategy="ddp", devices=2, random_state=None',
          lambda f: ncf(devices=2, random_state=None, trainer_kwargs={"strategy": "ddp"})
          .fit(frame()), ValueError, "random_state=None with 2 training processes"),
+    Case("fit-unknown-optimizer", "NeuralCF.fit", 'optimizer="sgd"',
+         lambda f: ncf(optimizer="sgd").fit(frame()), ValueError,
+         "optimizer must be one of ['adam', 'lazy_adam']; got 'sgd'"),
+    Case("fit-lazy-adam-clipping", "NeuralCF.fit",
+         'optimizer="lazy_adam", trainer_kwargs={"gradient_clip_val": 1.0}',
+         lambda f: ncf(optimizer="lazy_adam", trainer_kwargs={"gradient_clip_val": 1.0})
+         .fit(frame()), ValueError,
+         "optimizer='lazy_adam' cannot be combined with trainer_kwargs ['gradient_clip_val']"),
+    Case("fit-lazy-adam-ddp", "NeuralCF.fit", 'optimizer="lazy_adam", strategy="ddp", devices=2',
+         lambda f: ncf(optimizer="lazy_adam", devices=2, trainer_kwargs={"strategy": "ddp"})
+         .fit(frame()), ValueError, "optimizer='lazy_adam' with 2 training processes"),
     # leave_one_out -----------------------------------------------------------------------------
     Case("loo-list", "leave_one_out", "a list instead of a DataFrame",
          lambda f: leave_one_out([(0, 1, 2)]), TypeError, "frame must be a pandas DataFrame"),
