@@ -411,6 +411,13 @@ class NCFModule(pl.LightningModule):
         steps bypass Lightning's per-step wrappers (see Notes), so ``NeuralCF`` uses it even
         when a trainer batch holds a single step. Gradient clipping and accumulation by the
         Trainer need ``None``.
+    optimizer : {"adam", "lazy_adam"}, default "adam"
+        ``"adam"``: fused Adam over every parameter. ``"lazy_adam"``: the network's embeddings
+        are switched to sparse gradients (:func:`set_sparse_embeddings`) and updated by
+        ``torch.optim.SparseAdam`` (only the rows in the batch, moments included), the other
+        parameters by Adam; two optimizers, so it needs ``step_batch_size``, and
+        ``trainer.global_step`` (Lightning's count of ``optimizer.step()`` calls) advances by two
+        per step.
 
     Notes
     -----
