@@ -19,7 +19,16 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GMF", "MF", "MLP", "NCFModule", "NeuMF", "build_network"]
+__all__ = [
+    "GMF",
+    "MF",
+    "MLP",
+    "NCFModule",
+    "NeuMF",
+    "build_network",
+    "set_sparse_embeddings",
+    "split_sparse_parameters",
+]
 
 # Upper bound on elements of the (users x items x widest hidden layer) block built by MLP scoring.
 # On a CPU, 2 MiB of float32, so that a block stays in a core's cache between the element-wise
