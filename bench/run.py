@@ -208,23 +208,31 @@ def raw_optimizers(est: Any, net: Any) -> list[Any]:
     return list(config) if isinstance(config, list) else [config]
 
 
-def _raw_setup(
-    est: Any, network: Any, dataset: Any, seed: int
-) -> tuple[Callable[[int, int], float], int]:
-    """A minimal PyTorch loop training a fresh copy of ``network``'s architecture with the same
-    loss (BCE with logits plus the estimator's L2 on the batch's embeddings), the same optimizer
-    and batch size, on pre-built tensors: the fit's own first epoch (positives and negatives,
-    shuffled), built once. Returns ``(run, n_rows)``: ``run(start, stop)`` trains examples
-    ``start:stop`` of that epoch in steps of ``batch_size`` and returns its seconds."""
+def raw_loop(
+    est: Any,
+    n_users: int,
+    n_items: int,
+    users: Any,
+    items: Any,
+    labels: Any,
+    *,
+    seed: int | None = None,
+) -> Callable[[int, int], float]:
+    """A minimal PyTorch loop training a fresh network of ``est``'s architecture with the same
+    loss (BCE with logits plus the estimator's L2 on the batch's embeddings), the same optimizers
+    and batch size, on the pre-built example tensors ``users, items, labels``. Returns
+    ``run(first, stop)``, which trains examples ``first:stop`` in steps of ``batch_size`` and
+    returns its seconds."""
     import torch
 
     from implicit_ncf.model import build_network
 
-    torch.manual_seed(seed)
+    if seed is not None:
+        torch.manual_seed(seed)
     net = build_network(
         est.model,
-        int(network.n_users),
-        int(network.n_items),
+        int(n_users),
+        int(n_items),
         n_factors=int(est.n_factors),
         hidden_layers=tuple(int(h) for h in est.hidden_layers),
         dropout=float(est.dropout),
@@ -234,7 +242,7 @@ def _raw_setup(
     optimizers = raw_optimizers(est, net)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     weight_decay = float(est.weight_decay)
-    users, items, labels = (t.to(device) for t in dataset.build_epoch(0))
+    users, items, labels = (t.to(device) for t in (users, items, labels))
     bs = int(est.batch_size)
 
     def run(first: int, stop: int) -> float:
@@ -243,8 +251,8 @@ def _raw_setup(
         start = time.perf_counter()
         with torch.enable_grad():
             for s in range(first, stop, bs):
-                e = min(s + bs, stop)
-                u, i, y = users[s:e], items[s:e], labels[s:e]
+                end = min(s + bs, stop)
+                u, i, y = users[s:end], items[s:end], labels[s:end]
                 for optimizer in optimizers:
                     optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(net(u, i), y)
@@ -258,6 +266,16 @@ def _raw_setup(
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
+    return run
+
+
+def _raw_setup(
+    est: Any, network: Any, dataset: Any, seed: int
+) -> tuple[Callable[[int, int], float], int]:
+    """:func:`raw_loop` on the fit's own first epoch (positives and negatives, shuffled), built
+    once; returns ``(run, n_rows)``."""
+    users, items, labels = dataset.build_epoch(0)
+    run = raw_loop(est, network.n_users, network.n_items, users, items, labels, seed=seed)
     return run, len(users)
 
 

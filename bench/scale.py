@@ -62,23 +62,10 @@ def _minimal_prep(frame: Any) -> float:
 
 
 def _raw_rate(est: Any, dataset: Any, n_examples: int) -> float:
-    """Examples/s of a minimal PyTorch loop on the fit's own first examples (same network
-    sizes, loss, optimizer, batch size)."""
-    import torch
+    """Examples/s of a minimal PyTorch loop (:func:`bench.run.raw_loop`: same network sizes,
+    loss, optimizers, batch size) on the fit's own first ``n_examples`` examples."""
+    from bench.run import raw_loop
 
-    from bench.run import device_of, raw_optimizers
-    from implicit_ncf.model import build_network
-
-    net = build_network(
-        est.model,
-        int(est.network_.n_users),
-        int(est.network_.n_items),
-        n_factors=int(est.n_factors),
-        hidden_layers=tuple(int(h) for h in est.hidden_layers),
-    )
-    device = device_of(est)
-    net.to(device)
-    optimizers = raw_optimizers(est, net)
     if hasattr(dataset, "_parts"):  # decode only what is needed
         parts = getattr(dataset, "first_parts", None)
         if parts is None:
@@ -88,31 +75,10 @@ def _raw_rate(est: Any, dataset: Any, n_examples: int) -> float:
         dataset.first_parts = None
     else:  # older versions of the library (for before/after runs)
         epoch = tuple(t[:n_examples].clone() for t in dataset.build_epoch(0))
-    users, items, labels = (t.to(device) for t in epoch)
+    run = raw_loop(est, est.network_.n_users, est.network_.n_items, *epoch)
     del epoch
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    bs, wd = int(est.batch_size), float(est.weight_decay)
-
-    def run(stop: int) -> float:
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for s in range(0, stop, bs):
-            u, i, y = users[s : s + bs], items[s : s + bs], labels[s : s + bs]
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(net(u, i), y)
-            if wd > 0:
-                loss = loss + wd * sum(e.pow(2).sum() for e in net.embeddings(u, i)) / len(u)
-            loss.backward()
-            for optimizer in optimizers:
-                optimizer.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    run(min(4 * bs, n_examples))  # warm-up, like the fit's first steps
-    return n_examples / run(n_examples)
+    run(0, min(4 * int(est.batch_size), n_examples))  # warm-up, like the fit's first steps
+    return n_examples / run(0, n_examples)
 
 
 def main(argv: list[str] | None = None) -> int:
