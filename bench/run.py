@@ -64,8 +64,8 @@ class Mode:
     quality_epochs: int = 20  # epochs the time-to-quality fit may take before it gives up
 
 
-# quick mode: time to quality stops after 2 epochs (NeuMF reaches 0.70 in its first on ML-1M;
-# without the real data the synthetic set may never, and 20 epochs would not fit in 2 minutes)
+# quick mode: time to quality stops after 2 epochs (NeuMF reaches 0.70 in its first on ML-1M,
+# and 20 epochs would not fit in 2 minutes); on synthetic data main() leaves the row out
 QUICK = Mode("quick", 60_000, 4, 10_000, 10, 600, 2, 2, True, quality_epochs=2)
 # quick mode: faster models get more positives so that every timed epoch lasts about a second
 # (an epoch of a fraction of a second is mostly the trainer's fixed per-epoch cost and noise)
