@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "NeuralCF": "implicit_ncf.estimator",
-    "PopularityRecommender": "implicit_ncf.estimator",
-    "NotFittedError": "implicit_ncf.estimator",
+    "PopularityRecommender": "implicit_ncf.popularity",
+    "NotFittedError": "implicit_ncf.recommender",
     "leave_one_out": "implicit_ncf.splits",
     "temporal_split": "implicit_ncf.splits",
     "load_movielens": "implicit_ncf.datasets",

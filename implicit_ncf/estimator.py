@@ -1,37 +1,35 @@
-"""Scikit-learn-style recommenders: :class:`NeuralCF` and :class:`PopularityRecommender`.
+"""The estimator: :class:`NeuralCF`, its hyperparameters, ``fit`` and the only ``Trainer`` builder.
 
-``NeuralCF`` hides a PyTorch Lightning trainer behind ``fit`` / ``recommend`` / ``score``. It is the
-only place in the library that builds a ``Trainer``.
+``NeuralCF`` hides a PyTorch Lightning trainer behind ``fit`` / ``recommend`` / ``score``. What it
+shares with every recommender (``recommend``, ``evaluate``, parameters) is in
+:mod:`implicit_ncf.recommender`; the networks are in :mod:`implicit_ncf.networks`, the training
+system in :mod:`implicit_ncf.training`, the batches in :mod:`implicit_ncf.batches` and the model
+file in :mod:`implicit_ncf.model_file`. ``PopularityRecommender``, ``NotFittedError`` and
+``UnknownIdWarning`` are re-exported here for code that imported them from this module.
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import logging
 import math
 import os
-import signal
-import tempfile
-import threading
 import time
 import warnings
-from collections.abc import Hashable, Iterator, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from .data import IdEncoder, check_interactions, interactions_to_csr, to_implicit
-from .metrics import evaluate as evaluate_scored
+from . import batches
+from ._validation import _check_positive_int
+from .data import IdEncoder, check_interactions, interactions_to_csr
+from .popularity import PopularityRecommender
+from .recommender import NotFittedError, UnknownIdWarning, _BaseRecommender
 from .sampling import sample_candidates
 
-__all__ = ["NeuralCF", "NotFittedError", "PopularityRecommender"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["NeuralCF", "NotFittedError", "PopularityRecommender", "UnknownIdWarning"]
 
 # Examples per batch handed to the Lightning Trainer: batches of batch_size are grouped into one
 # trainer batch of up to this many examples, each still one optimizer step (NCFModule slices it).
@@ -50,883 +48,7 @@ _PER_BATCH_TRAINER_OPTIONS = frozenset(
         "log_every_n_steps",
     }
 )
-FORMAT_NAME = "implicit_ncf.model"
-FORMAT_VERSION = 1
 _MODELS = ("neumf", "gmf", "mlp", "mf")
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a recommender is used before ``fit`` (same bases as scikit-learn's)."""
-
-
-class UnknownIdWarning(UserWarning):
-    """Rows with users or items unknown to the model were set aside (and counted)."""
-
-
-# --------------------------------------------------------------------------------------------
-# small validators
-# --------------------------------------------------------------------------------------------
-
-
-def _check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be a positive integer{extra}; got {value!r}.")
-    return int(value)
-
-
-def _check_ks(k: Any) -> tuple[int, ...]:
-    if isinstance(k, str | bytes):
-        raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.")
-    ks = (k,) if isinstance(k, int | np.integer) and not isinstance(k, bool) else k
-    try:
-        ks = tuple(ks)
-    except TypeError:
-        raise ValueError(
-            f"k must be a positive integer or a sequence of them; got {k!r}."
-        ) from None
-    if not ks:
-        raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.")
-    for value in ks:
-        _check_positive_int(value, "k")
-    return tuple(int(v) for v in ks)
-
-
-def _as_id_list(users: Any, parameter: str = "user") -> tuple[list[Hashable], bool]:
-    """Return (ids, is_single); a clear error for arrays that are not 1-D or unhashable ids."""
-    if isinstance(users, np.ndarray) and users.ndim != 1:
-        if users.ndim == 0:
-            return [users.item()], True
-        raise ValueError(
-            f"{parameter} must be one id or a 1-D sequence of ids; got an array of shape "
-            f"{users.shape}. Flatten it first, e.g. {parameter}=ids.ravel()."
-        )
-    if isinstance(users, pd.Series | pd.Index | np.ndarray | list | tuple | set):
-        ids, single = list(users), False
-    else:
-        ids, single = [users], True
-    for value in ids:
-        if not pd.api.types.is_hashable(value):
-            raise TypeError(
-                f"{parameter} must be one id or a list of ids, each hashable (int, str, ...); got "
-                f"{type(value).__name__} {value!r}. Pass e.g. {parameter}=[1, 2]."
-            )
-    return ids, single
-
-
-def _object_array(ids: list[Hashable]) -> np.ndarray:
-    """1-D object array of ids (``np.asarray`` would turn tuple ids into a 2-D array)."""
-    return np.fromiter(ids, dtype=object, count=len(ids))
-
-
-class _Catalogue(NamedTuple):
-    users: IdEncoder
-    items: IdEncoder
-    seen: sp.csr_matrix
-    popularity: np.ndarray
-    user_idx: np.ndarray
-    item_idx: np.ndarray
-
-
-# --------------------------------------------------------------------------------------------
-# shared recommender behaviour
-# --------------------------------------------------------------------------------------------
-
-
-class _BaseRecommender:
-    """get_params / set_params / repr and the recommend / score / evaluate machinery.
-
-    Subclasses implement ``fit`` and two scoring primitives over contiguous indices:
-    ``_score_pairs(user_idx, item_idx) -> ndarray`` and ``_score_users(user_idx) -> Tensor``.
-    """
-
-    _fitted_attribute = "item_encoder_"
-
-    # set by subclasses' __init__ / fit (annotations only: unfitted instances lack the attributes)
-    user_col: str
-    item_col: str
-    rating_col: str
-    time_col: str
-    min_rating: float | None
-    on_unknown_user: str
-    user_encoder_: IdEncoder
-    item_encoder_: IdEncoder
-    seen_: sp.csr_matrix
-    item_popularity_: np.ndarray
-
-    # -- parameters -------------------------------------------------------------------------------
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values() if p.name != "self")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters of this estimator (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params: Any) -> _BaseRecommender:
-        """Set constructor parameters; returns ``self``. Unknown names raise ``ValueError``."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"invalid parameter {name!r} for {type(self).__name__}; valid parameters are "
-                    f"{valid}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {
-            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
-        }
-        changed = []
-        for name, value in self.get_params().items():
-            default = defaults.get(name, inspect.Parameter.empty)
-            try:
-                same = bool(value == default)
-            except Exception:
-                same = False
-            if not same:
-                changed.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    # -- fitted state -------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, self._fitted_attribute):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call fit(interactions) "
-                "before using it."
-            )
-
-    @property
-    def n_users_(self) -> int:
-        self._check_fitted()
-        return len(self.user_encoder_)
-
-    @property
-    def n_items_(self) -> int:
-        self._check_fitted()
-        return len(self.item_encoder_)
-
-    def _prepare(self, interactions: pd.DataFrame) -> pd.DataFrame:
-        """Validate and deduplicate a training frame into implicit (user, item) positives."""
-        rating_col = self.rating_col if self.min_rating is not None else None
-        check_interactions(
-            interactions, user_col=self.user_col, item_col=self.item_col, rating_col=rating_col
-        )
-        time_col = self.time_col if self.time_col in interactions.columns else None
-        return to_implicit(
-            interactions,
-            user_col=self.user_col,
-            item_col=self.item_col,
-            rating_col=rating_col,
-            time_col=time_col,
-            min_rating=self.min_rating,
-        )
-
-    def _set_catalogue(self, positives: pd.DataFrame) -> _Catalogue:
-        """Encoders, seen-items matrix, popularity and the encoded positives of a training frame."""
-        users = IdEncoder("user").fit(positives[self.user_col])
-        items = IdEncoder("item").fit(positives[self.item_col])
-        u = users.transform(positives[self.user_col])
-        i = items.transform(positives[self.item_col])
-        seen = interactions_to_csr(u, i, len(users), len(items))
-        popularity = np.bincount(i, minlength=len(items)).astype(np.int64)
-        return _Catalogue(users, items, seen, popularity, u, i)
-
-    # -- scoring primitives (subclasses) --------------------------------------------------------
-    def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _score_users(self, user_idx: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError
-
-    # -- public API -------------------------------------------------------------------------------
-    def predict(self, users: Any, items: Any) -> np.ndarray:
-        """Scores of (user, item) pairs given as raw ids; higher means more likely.
-
-        Parameters
-        ----------
-        users, items : array-like of shape (n_pairs,)
-            Raw ids, as in the training frame.
-
-        Returns
-        -------
-        ndarray of shape (n_pairs,)
-
-        Raises
-        ------
-        ValueError
-            If the lengths differ or an id is unknown (the message names it).
-        """
-        self._check_fitted()
-        user_list, _ = _as_id_list(users, "users")
-        item_list, _ = _as_id_list(items, "items")
-        if len(user_list) != len(item_list):
-            raise ValueError(
-                f"users and items must have the same length; got {len(user_list)} users and "
-                f"{len(item_list)} items."
-            )
-        u = self.user_encoder_.transform(_object_array(user_list))
-        i = self.item_encoder_.transform(_object_array(item_list))
-        return self._score_pairs(u, i)
-
-    def recommend(
-        self,
-        user: Any,
-        k: int = 10,
-        *,
-        exclude_seen: bool = True,
-        batch_size: int = 1024,
-    ) -> pd.DataFrame:
-        """Top-``k`` items for one user or a list of users.
-
-        Parameters
-        ----------
-        user : hashable or list of hashables
-            A raw user id, or several (list, array, Series).
-        k : int, default 10
-            Number of items per user. When fewer than ``k`` items are left after excluding the
-            user's training items, all of them are returned.
-        exclude_seen : bool, default True
-            Leave out the items the user interacted with in the training data.
-        batch_size : int, default 1024
-            Users scored per block (full catalogue per user).
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``item`` and ``score``, best first, for one user; with a leading ``user``
-            column for a list of users. Items are real (raw) ids.
-
-        Raises
-        ------
-        ValueError
-            For an unknown user, unless ``on_unknown_user="popular"``, which gives that user the
-            most popular items.
-        """
-        self._check_fitted()
-        k = _check_positive_int(k, "k")  # type: ignore[assignment]
-        batch_size = _check_positive_int(batch_size, "batch_size")  # type: ignore[assignment]
-        if not isinstance(exclude_seen, bool | np.bool_):
-            raise TypeError(
-                f"exclude_seen must be True or False; got {type(exclude_seen).__name__} "
-                f"{exclude_seen!r}."
-            )
-        ids, single = _as_id_list(user)
-        u = self.user_encoder_.get_indexer(_object_array(ids))
-        unknown = u < 0
-        if unknown.any() and self.on_unknown_user != "popular":
-            missing = list(dict.fromkeys(_object_array(ids)[unknown].tolist()))
-            raise ValueError(
-                f"unknown user id(s) {missing[:5]!r}{' ...' if len(missing) > 5 else ''}: not in "
-                f"the training data. Pass on_unknown_user='popular' to the constructor to "
-                f"recommend popular items to unknown users."
-            )
-        n_items = self.n_items_
-        k_eff = min(k, n_items)
-        top_items = np.empty((len(ids), k_eff), dtype=np.int64)
-        top_scores = np.full((len(ids), k_eff), -np.inf, dtype=np.float64)
-        known_rows = np.flatnonzero(~unknown)
-        with torch.inference_mode():
-            for start in range(0, len(known_rows), batch_size):
-                rows = known_rows[start : start + batch_size]
-                scores = self._score_users(u[rows]).float()
-                if exclude_seen:
-                    _mask_seen(scores, self.seen_, u[rows])
-                values, idx = torch.topk(scores, k_eff, dim=1)
-                top_items[rows] = idx.numpy()
-                top_scores[rows] = values.double().numpy()
-        if unknown.any():
-            order = np.argsort(-self.item_popularity_, kind="stable")[:k_eff]
-            top_items[unknown] = order
-            top_scores[unknown] = self.item_popularity_[order] / max(1, self.item_popularity_.sum())
-        keep = np.isfinite(top_scores)
-        n_per_user = keep.sum(1)
-        frame = pd.DataFrame(
-            {
-                "item": self.item_encoder_.inverse_transform(top_items[keep]),
-                "score": self._to_output_score(top_scores[keep]),
-            }
-        )
-        if single:
-            return frame
-        frame.insert(0, "user", np.repeat(_object_array(ids), n_per_user))
-        frame["user"] = frame["user"].infer_objects()
-        return frame
-
-    def _to_output_score(self, scores: np.ndarray) -> np.ndarray:
-        return scores
-
-    def _training_frame(self) -> pd.DataFrame:
-        """The deduplicated training pairs as raw ids, rebuilt from the seen-items matrix."""
-        seen = self.seen_
-        u = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
-        return pd.DataFrame(
-            {
-                self.user_col: self.user_encoder_.inverse_transform(u),
-                self.item_col: self.item_encoder_.inverse_transform(seen.indices),
-            }
-        )
-
-    def _score_candidates(self, candidates: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-        u = self.user_encoder_.get_indexer(candidates[self.user_col].to_numpy())
-        i = self.item_encoder_.get_indexer(candidates[self.item_col].to_numpy())
-        known = (u >= 0) & (i >= 0)
-        scores = np.full(len(candidates), -np.inf)
-        if known.any():
-            scores[known] = self._score_pairs(u[known], i[known])
-        targets = candidates["is_target"].to_numpy(dtype=bool)
-        info = {
-            "n_unknown_users": int(pd.unique(candidates.loc[u < 0, self.user_col]).size),
-            "n_unknown_targets": int((~known & targets).sum()),
-        }
-        scored = candidates.assign(score=scores)
-        return scored, info
-
-    def evaluate(
-        self,
-        test: pd.DataFrame,
-        *,
-        k: int | Sequence[int] = (5, 10, 20),
-        n_negatives: int | None = 99,
-        random_state: Any = 0,
-        candidates: pd.DataFrame | None = None,
-    ) -> dict[str, float]:
-        """HR@k, NDCG@k and MRR@k of held-out test interactions.
-
-        Parameters
-        ----------
-        test : pandas.DataFrame
-            Held-out interactions (e.g. ``leave_one_out(frame).test``) with the same id columns.
-        k : int or sequence of int, default (5, 10, 20)
-            Cut-offs.
-        n_negatives : int or None, default 99
-            Rank each test item among this many sampled items the user never interacted with
-            (the NCF protocol); ``None`` ranks it against the whole catalogue minus the user's
-            training items (full ranking).
-        random_state : int, Generator or None, default 0
-            Seed of the sampled negatives, fixed by default so that scores are comparable.
-        candidates : pandas.DataFrame or None, default None
-            A ready candidates frame (``user``, ``item``, ``is_target`` columns, as
-            :func:`implicit_ncf.sampling.sample_candidates` returns), e.g. a published set of
-            negatives such as the NCF paper's; ``test`` is then used only for validation and
-            ``n_negatives`` / ``random_state`` are ignored.
-
-        Returns
-        -------
-        dict
-            ``"hr@k"``, ``"ndcg@k"``, ``"mrr@k"`` for each k, ``"n_users"``, ``"n_targets"`` and
-            ``"n_unknown_users"`` / ``"n_unknown_targets"``: test rows whose user or item was not in
-            the training data are scored as misses (the model cannot rank what it has never seen)
-            and counted here rather than dropped.
-        """
-        self._check_fitted()
-        ks = _check_ks(k)
-        n_negatives = _check_positive_int(n_negatives, "n_negatives", allow_none=True)
-        check_interactions(test, user_col=self.user_col, item_col=self.item_col, parameter="test")
-        full = None
-        if candidates is None and n_negatives is None:
-            full = self._full_ranking(test[[self.user_col, self.item_col]], ks)
-        if full is not None:
-            result, info = full
-        elif candidates is None:
-            candidates = sample_candidates(
-                self._training_frame(),
-                test[[self.user_col, self.item_col]],
-                n_negatives=n_negatives,
-                user_col=self.user_col,
-                item_col=self.item_col,
-                random_state=random_state,
-            )
-        else:
-            check_interactions(
-                candidates, user_col=self.user_col, item_col=self.item_col, parameter="candidates"
-            )
-            if "is_target" not in candidates.columns:
-                raise ValueError(
-                    "candidates needs a boolean 'is_target' column marking each user's held-out "
-                    f"item(s); its columns are {list(candidates.columns)!r}."
-                )
-        if full is None:
-            scored, info = self._score_candidates(candidates)
-            result = evaluate_scored(scored, k=ks, user_col=self.user_col, item_col=self.item_col)
-        if info["n_unknown_targets"]:
-            warnings.warn(
-                f"{info['n_unknown_targets']} test interaction(s) have a user or item that was not "
-                f"in the training data ({info['n_unknown_users']} unknown user(s)); they are "
-                "scored as misses.",
-                UnknownIdWarning,
-                stacklevel=2,
-            )
-        result.update(info)
-        return result
-
-    def _full_ranking(
-        self, test: pd.DataFrame, ks: tuple[int, ...]
-    ) -> tuple[dict[str, Any], dict[str, int]] | None:
-        """Full-ranking metrics without a candidates frame: whole score rows per user block.
-
-        The same ranks as ``sample_candidates(..., n_negatives=None)`` + ``_score_candidates`` +
-        ``metrics.evaluate`` (each test row ranked against the catalogue minus the user's
-        training and test items, ties counting against it, unknown users or items as misses,
-        metrics averaged in the same order), but scored by ``_score_users`` (for NeuMF the split
-        first layer) instead of one forward pass per (user, item) pair in a frame of
-        ``n_users * n_items`` rows. Returns None when a score is NaN, so that the frame path
-        raises its error.
-        """
-        from .metrics import hit_ratio_at_k, mrr_at_k, ndcg_at_k
-
-        raw_users = test[self.user_col].to_numpy()
-        u = self.user_encoder_.get_indexer(raw_users)
-        i = self.item_encoder_.get_indexer(test[self.item_col].to_numpy())
-        n_items = self.n_items_
-        seen = self.seen_
-        group = IdEncoder("user").fit(raw_users).transform(raw_users)  # sorted, as the frame
-        n_groups = int(group.max()) + 1
-        # negatives per user: the catalogue minus its training items and its (known) test items
-        pairs = np.unique(group[i >= 0].astype(np.int64) * n_items + i[i >= 0])
-        pair_group, pair_item = pairs // n_items, pairs % n_items
-        group_user = np.full(n_groups, -1, dtype=np.int64)
-        group_user[group] = u
-        in_train = np.zeros(len(pairs), dtype=bool)
-        known = group_user[pair_group] >= 0
-        if known.any():
-            train_keys = (
-                np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr)) * n_items
-                + seen.indices
-            )
-            query = group_user[pair_group[known]] * n_items + pair_item[known]
-            at = np.minimum(np.searchsorted(train_keys, query), len(train_keys) - 1)
-            in_train[known] = train_keys[at] == query
-        n_train = np.where(group_user >= 0, np.diff(seen.indptr)[np.maximum(group_user, 0)], 0)
-        extra = np.bincount(pair_group[~in_train], minlength=n_groups)
-        ranks = (n_items - n_train - extra)[group].astype(np.int64)  # misses rank last
-        rows = np.flatnonzero((u >= 0) & (i >= 0))
-        if len(rows):
-            block = max(1, (1 << 22) // max(1, n_items))
-            users = np.unique(u[rows])
-            by_user = rows[np.argsort(u[rows], kind="stable")]
-            starts = np.searchsorted(u[by_user], users)
-            with torch.inference_mode():
-                for b in range(0, len(users), block):
-                    block_users = users[b : b + block]
-                    scores = self._score_users(block_users)
-                    if torch.isnan(scores).any():
-                        return None
-                    excluded = torch.zeros(scores.shape, dtype=torch.bool)
-                    train_rows = seen[block_users].tocoo()  # the block's training items
-                    excluded[
-                        torch.from_numpy(train_rows.row.astype(np.int64)),
-                        torch.from_numpy(train_rows.col.astype(np.int64)),
-                    ] = True
-                    stop = starts[b + block] if b + block < len(users) else len(by_user)
-                    block_rows = by_user[starts[b] : stop]
-                    row_local = torch.from_numpy(np.searchsorted(block_users, u[block_rows]))
-                    row_items = torch.from_numpy(i[block_rows].astype(np.int64))
-                    excluded[row_local, row_items] = True  # every test item of these users
-                    target = scores[row_local, row_items]
-                    for c in range(0, len(block_rows), 4096):
-                        part = slice(c, c + 4096)
-                        beats = scores[row_local[part]] >= target[part, None]
-                        beats &= ~excluded[row_local[part]]
-                        ranks[block_rows[part]] = beats.sum(1).numpy()
-        order = np.argsort(group, kind="stable")  # the frame's order: by user id, then test order
-        ranks = ranks[order]
-        result: dict[str, Any] = {}
-        for name, fn in (("hr", hit_ratio_at_k), ("ndcg", ndcg_at_k), ("mrr", mrr_at_k)):
-            for cut in dict.fromkeys(ks):
-                result[f"{name}@{cut}"] = float(fn(ranks, cut, reduction="none").mean())
-        result["n_users"] = n_groups
-        result["n_targets"] = len(ranks)
-        info = {
-            "n_unknown_users": int(pd.unique(raw_users[u < 0]).size),
-            "n_unknown_targets": int(((u < 0) | (i < 0)).sum()),
-        }
-        return result, info
-
-    def score(
-        self,
-        test: pd.DataFrame,
-        *,
-        k: int = 10,
-        n_negatives: int | None = 99,
-        random_state: Any = 0,
-        candidates: pd.DataFrame | None = None,
-    ) -> float:
-        """Hit Ratio@k on ``test``: by default each test item ranked among 99 sampled unseen items.
-
-        See :meth:`evaluate` for the parameters; ``n_negatives=None`` ranks against the full
-        catalogue.
-        """
-        k = _check_positive_int(k, "k")  # type: ignore[assignment]
-        result = self.evaluate(
-            test, k=(k,), n_negatives=n_negatives, random_state=random_state, candidates=candidates
-        )
-        return float(result[f"hr@{k}"])
-
-
-def _mask_seen(scores: torch.Tensor, seen: sp.csr_matrix, user_idx: np.ndarray) -> None:
-    """Set the scores of each user's training items to -inf, in place."""
-    start, end = seen.indptr[user_idx], seen.indptr[user_idx + 1]
-    counts = end - start
-    if not counts.sum():
-        return
-    rows = np.repeat(np.arange(len(user_idx)), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    cols = seen.indices[np.repeat(start, counts) + offsets]
-    scores[torch.from_numpy(rows), torch.from_numpy(cols.astype(np.int64))] = -torch.inf
-
-
-# --------------------------------------------------------------------------------------------
-# popularity baseline
-# --------------------------------------------------------------------------------------------
-
-
-class PopularityRecommender(_BaseRecommender):
-    """Recommend the items with the most training interactions (a baseline every model must beat).
-
-    Parameters
-    ----------
-    user_col, item_col, rating_col, time_col : str
-        Column names of the interactions frames.
-    min_rating : float or None, default None
-        Count only interactions rated at least this.
-    on_unknown_user : {"raise", "popular"}, default "raise"
-        What ``recommend`` does with a user absent from training.
-    """
-
-    def __init__(
-        self,
-        *,
-        user_col: str = "user",
-        item_col: str = "item",
-        rating_col: str = "rating",
-        time_col: str = "timestamp",
-        min_rating: float | None = None,
-        on_unknown_user: str = "raise",
-    ) -> None:
-        self.user_col = user_col
-        self.item_col = item_col
-        self.rating_col = rating_col
-        self.time_col = time_col
-        self.min_rating = min_rating
-        self.on_unknown_user = on_unknown_user
-
-    def fit(self, interactions: pd.DataFrame) -> PopularityRecommender:
-        """Count each item's distinct users. Returns ``self``."""
-        positives = self._prepare(interactions)
-        cat = self._set_catalogue(positives)
-        self.user_encoder_, self.seen_, self.item_popularity_ = cat.users, cat.seen, cat.popularity
-        self.item_encoder_ = cat.items
-        return self
-
-    def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        return self.item_popularity_[item_idx].astype(np.float64)
-
-    def _score_users(self, user_idx: np.ndarray) -> torch.Tensor:
-        pop = torch.from_numpy(self.item_popularity_.astype(np.float64))
-        return pop.unsqueeze(0).expand(len(user_idx), -1).clone()
-
-
-# --------------------------------------------------------------------------------------------
-# training data pipeline
-# --------------------------------------------------------------------------------------------
-
-
-# Epochs of at most this many examples are built one epoch ahead in a background thread (their
-# tensors, 20 bytes per example, are then held twice); larger ones are built when they start and
-# decoded batch by batch, to keep the peak memory of ML-20M-sized data low.
-_LOOKAHEAD_MAX_ROWS = 1 << 24
-
-
-class _EpochParts(NamedTuple):
-    """One epoch in compact form: ``order`` indexes ``[positives..., negatives...]``."""
-
-    users: np.ndarray  # (m,) users of the rank's shuffled positives
-    items: np.ndarray  # (m,) their items
-    negatives: np.ndarray  # (m * n_negatives,) negative items, n_negatives per positive in turn
-    order: np.ndarray  # (m * (1 + n_negatives),) the shuffle of all examples (int32 if it fits)
-
-
-class _EpochBatches(torch.utils.data.IterableDataset):
-    """One epoch of whole-tensor training batches, with fresh negatives each epoch.
-
-    Every iteration (epoch) shuffles the positives, draws ``n_negatives`` negatives per positive
-    from the items the user never interacted with in training (vectorised, see
-    :func:`implicit_ncf.sampling.sample_negatives`), and yields ``(users, items, labels)`` slices of
-    pre-built tensors. Under distributed training each rank takes its own equal share of the
-    shuffled positives, so no rank repeats another's work.
-
-    Each yielded batch holds ``steps_per_batch`` optimizer steps of ``batch_size`` examples (the
-    module slices it; see ``NCFModule(step_batch_size=...)``). Epochs of up to
-    ``_LOOKAHEAD_MAX_ROWS`` examples are built one epoch ahead in a background thread (numpy
-    releases the GIL), so that training does not wait for the shuffle and the sampling; larger
-    epochs are kept in compact form and decoded batch by batch. Either way the batches of an epoch
-    depend only on ``(seed, epoch, rank)``.
-    """
-
-    def __init__(
-        self,
-        user_idx: np.ndarray,
-        item_idx: np.ndarray,
-        sampler: Any,
-        *,
-        n_negatives: int,
-        batch_size: int,
-        seed: int,
-        steps_per_batch: int = 1,
-    ) -> None:
-        super().__init__()
-        self.user_idx = user_idx
-        self.item_idx = item_idx
-        self.sampler = sampler
-        self.n_negatives = n_negatives
-        self.batch_size = batch_size
-        self.seed = seed
-        self.steps_per_batch = steps_per_batch
-        self.epoch = 0
-        self.trainer: Any = None  # set by NeuralCF._train; its ranks decide the shares
-        self._ahead: tuple[int, threading.Thread, list[Any]] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_ahead"] = None  # a running thread cannot be pickled; it is only a cache
-        return state
-
-    def _world(self) -> tuple[int, int]:
-        if self.trainer is not None:  # a process group left by an earlier fit must not count
-            return int(self.trainer.global_rank), int(self.trainer.world_size)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
-
-    def _share(self) -> int:
-        _, world = self._world()
-        return math.ceil(len(self.user_idx) / world)
-
-    def __len__(self) -> int:
-        rows = self._share() * (1 + self.n_negatives)
-        return math.ceil(rows / (self.batch_size * self.steps_per_batch))
-
-    def _parts(self, epoch: int) -> _EpochParts:
-        rank, world = self._world()
-        n = len(self.user_idx)
-        # the same permutation on every rank, then a disjoint share per rank
-        perm = np.random.default_rng([self.seed, epoch]).permutation(n)
-        share = self._share()
-        if world > 1:
-            perm = np.resize(perm, share * world)  # pad by wrapping so every rank has `share`
-            perm = perm[rank * share : (rank + 1) * share]
-        users = self.user_idx[perm]
-        items = self.item_idx[perm]
-        del perm
-        rng = np.random.default_rng([self.seed, epoch, rank, 1])
-        negatives = self.sampler.sample(users, self.n_negatives, random_state=rng).reshape(-1)
-        if negatives.size and negatives.max() < 2**31:  # half the memory for large epochs
-            negatives = negatives.astype(np.int32)
-        total = len(users) * (1 + self.n_negatives)
-        # shuffling an arange draws exactly what rng.permutation(total) draws, in int32 when it
-        # fits: half the memory traffic of the int64 permutation
-        order = np.arange(total, dtype=np.int32 if total < 2**31 else np.int64)
-        rng.shuffle(order)
-        return _EpochParts(users, items, negatives, order)
-
-    def _decode(
-        self, parts: _EpochParts, start: int, stop: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Examples ``order[start:stop]`` of ``[positives..., negatives...]`` as tensors."""
-        o = parts.order[start:stop].astype(np.int64)
-        m = len(parts.users)
-        positive = o < m
-        neg = np.maximum(o - m, 0)  # position among the negatives (0 for positives, unused)
-        users = parts.users[np.where(positive, o, neg // self.n_negatives)]
-        items = np.where(positive, parts.items[np.minimum(o, m - 1)], parts.negatives[neg])
-        labels = positive.astype(np.float32)
-        return torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(labels)
-
-    def build_epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """All of one epoch's ``(users, items, labels)`` in training order, as whole tensors."""
-        parts = self._parts(epoch)
-        return self._decode(parts, 0, len(parts.order))
-
-    def _spare_core(self) -> bool:
-        """Whether building ahead can overlap training: the model is on an accelerator, or torch
-        leaves a CPU core free. When torch's threads already take every core, the builder thread
-        would only slow its intra-op threads down, so the next epoch is built when it starts."""
-        accelerator = getattr(self.trainer, "accelerator", None)
-        if accelerator is not None and type(accelerator).__name__ != "CPUAccelerator":
-            return True
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cores = os.cpu_count() or 1
-        return torch.get_num_threads() < cores
-
-    def _start_ahead(self, epoch: int) -> None:
-        box: list[Any] = []
-
-        def build() -> None:
-            try:
-                box.append(self.build_epoch(epoch))
-            except BaseException as exc:  # handed to the training thread by _take
-                box.append(exc)
-
-        thread = threading.Thread(target=build, name="implicit_ncf-next-epoch", daemon=True)
-        thread.start()
-        self._ahead = (epoch, thread, box)
-
-    def _take(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ahead, self._ahead = self._ahead, None
-        if ahead is None or ahead[0] != epoch:
-            return self.build_epoch(epoch)
-        ahead[1].join()
-        result = ahead[2][0]
-        if isinstance(result, BaseException):
-            raise result
-        return result  # type: ignore[no-any-return]
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        epoch = self.epoch
-        self.epoch += 1
-        step = self.batch_size * self.steps_per_batch
-        if self._share() * (1 + self.n_negatives) > _LOOKAHEAD_MAX_ROWS:
-            parts = self._parts(epoch)
-            for start in range(0, len(parts.order), step):
-                yield self._decode(parts, start, start + step)
-            return
-        users, items, labels = self._take(epoch)
-        max_epochs = getattr(self.trainer, "max_epochs", None)
-        last = isinstance(max_epochs, int) and 0 <= max_epochs <= epoch + 1
-        if not last and self._spare_core():
-            self._start_ahead(epoch + 1)
-        for start in range(0, len(users), step):
-            stop = start + step
-            yield users[start:stop], items[start:stop], labels[start:stop]
-
-
-class _TensorBatches(torch.utils.data.IterableDataset):
-    """Fixed tensors yielded in slices (validation candidates)."""
-
-    def __init__(self, *tensors: torch.Tensor, batch_size: int) -> None:
-        super().__init__()
-        self.tensors = tensors
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.tensors[0]) / self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        n = len(self.tensors[0])
-        for start in range(0, n, self.batch_size):
-            yield tuple(t[start : start + self.batch_size] for t in self.tensors)
-
-
-# --------------------------------------------------------------------------------------------
-# Lightning callbacks
-# --------------------------------------------------------------------------------------------
-
-
-def _callbacks(monitor: str | None, patience: int | None, verbose: bool) -> list[Any]:
-    import pytorch_lightning as pl
-
-    class History(pl.Callback):
-        """Per-epoch loss, validation metrics and elapsed time; keeps the best weights."""
-
-        def __init__(self) -> None:
-            self.history: list[dict[str, float]] = []
-            self.best_score = -math.inf
-            self.best_state: dict[str, torch.Tensor] | None = None
-            self.best_epoch: int | None = None
-            self.start = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-            log_epoch_loss = getattr(module, "_log_epoch_loss", None)
-            if log_epoch_loss is not None:  # the module logs "loss" once per epoch; now, so
-                log_epoch_loss()  # that this row has it (callbacks run before the module's hook)
-            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-            row = {"epoch": trainer.current_epoch, "time": time.perf_counter() - self.start}
-            row.update(metrics)
-            self.history.append(row)
-            if monitor is not None and monitor in metrics and metrics[monitor] > self.best_score:
-                self.best_score = metrics[monitor]
-                self.best_epoch = trainer.current_epoch
-                self.best_state = {
-                    k: v.detach().to("cpu", copy=True)
-                    for k, v in module.network.state_dict().items()
-                }
-            if verbose and trainer.is_global_zero:
-                text = " ".join(
-                    f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time")
-                )
-                line = f"epoch {row['epoch']:>3}  {text}  ({row['time']:.1f}s)"
-                bar = trainer.progress_bar_callback
-                if bar is not None and hasattr(bar, "print"):
-                    bar.print(line)
-                else:
-                    logger.info(line)
-
-    callbacks: list[Any] = [History()]
-    if monitor is not None and patience is not None:
-        callbacks.append(
-            pl.callbacks.EarlyStopping(
-                monitor=monitor, mode="max", patience=patience, check_on_train_epoch_end=True
-            )
-        )
-    return callbacks
-
-
-@contextlib.contextmanager
-def _quiet_lightning(verbose: bool) -> Iterator[None]:
-    """Silence Lightning's info logs and advisory warnings unless ``verbose``.
-
-    Warnings about how the library itself drives Lightning (its iterable of whole batches, no
-    worker processes, internal deprecations) say nothing a user can act on and are always hidden.
-    """
-    names = [
-        "pytorch_lightning",
-        "pytorch_lightning.utilities.rank_zero",
-        "lightning.pytorch",
-        "lightning.pytorch.utilities.rank_zero",
-        "lightning_fabric",
-        "lightning_fabric.utilities.rank_zero",
-    ]
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    internal = (
-        ".*does not have many workers.*",
-        ".*LeafSpec.*",
-        ".*treespec.*",
-        ".*Your `IterableDataset` has `__len__` defined.*",
-        ".*You defined a `validation_step` but have no `val_dataloader`.*",
-    )
-    advisory = (
-        ".*The number of training batches.*",
-        ".*GPU available but not used.*",
-        ".*Total length of .* across ranks is zero.*",
-        ".*You are using a CUDA device.*",
-    )
-    with warnings.catch_warnings():
-        for pattern in internal:
-            warnings.filterwarnings("ignore", message=pattern)
-        if not verbose:
-            for lg in loggers:
-                lg.setLevel(logging.ERROR)
-            for pattern in advisory:
-                warnings.filterwarnings("ignore", message=pattern)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
-
-
-# --------------------------------------------------------------------------------------------
-# NeuralCF
-# --------------------------------------------------------------------------------------------
 
 
 class NeuralCF(_BaseRecommender):
@@ -1156,7 +278,7 @@ class NeuralCF(_BaseRecommender):
                 ok = ok and value > low
             if not ok:
                 raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
-        from .model import OPTIMIZERS
+        from .training import OPTIMIZERS
 
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
@@ -1263,6 +385,8 @@ class NeuralCF(_BaseRecommender):
 
         self._stages: list[tuple[str, list[dict[str, float]], int | None]] = []
         try:
+            from .training import _preserve_torch_rng
+
             with _preserve_torch_rng(seed):
                 network = self._train(
                     users, items, train_u, train_i, val_tensors, seed, model=self.model
@@ -1336,7 +460,13 @@ class NeuralCF(_BaseRecommender):
         *,
         model: str,
     ) -> torch.nn.Module:
-        from .model import GMF, MLP, NCFModule, NeuMF, build_network, set_sparse_embeddings
+        from .networks import GMF, MLP, NeuMF, build_network, set_sparse_embeddings
+        from .training import (
+            NCFModule,
+            _callbacks,
+            _interrupt_as_keyboard_interrupt,
+            _quiet_lightning,
+        )
 
         network = build_network(
             model,
@@ -1389,7 +519,7 @@ class NeuralCF(_BaseRecommender):
                 )
         from .sampling import NegativeSampler
 
-        train_data = _EpochBatches(
+        train_data = batches._EpochBatches(
             train_u,
             train_i,
             NegativeSampler(seen_train),
@@ -1403,7 +533,7 @@ class NeuralCF(_BaseRecommender):
         monitor = None
         if val_tensors is not None:
             val_loader = torch.utils.data.DataLoader(
-                _TensorBatches(*val_tensors, batch_size=1024), batch_size=None
+                batches._TensorBatches(*val_tensors, batch_size=1024), batch_size=None
             )
             monitor = f"val_ndcg@{module.val_k}"
         patience = int(self.patience) if (self.early_stopping and monitor) else None
@@ -1503,7 +633,7 @@ class NeuralCF(_BaseRecommender):
         return out
 
     def _score_users(self, user_idx: np.ndarray) -> torch.Tensor:
-        from .model import score_all_batched
+        from .networks import score_all_batched
 
         with torch.inference_mode():
             return score_all_batched(self.network_, torch.from_numpy(user_idx.astype(np.int64)))
@@ -1528,38 +658,9 @@ class NeuralCF(_BaseRecommender):
         ``trainer_kwargs`` are not saved (they may hold callbacks and loggers).
         """
         self._check_fitted()
-        params = self.get_params()
-        params["trainer_kwargs"] = None
-        params["hidden_layers"] = [int(h) for h in self.hidden_layers]
-        payload = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "params": params,
-            "users": _ids_to_payload(self.user_encoder_.classes_),
-            "items": _ids_to_payload(self.item_encoder_.classes_),
-            "seen_indptr": torch.from_numpy(self.seen_.indptr.astype(np.int64)),
-            "seen_indices": torch.from_numpy(self.seen_.indices.astype(np.int64)),
-            "item_popularity": torch.from_numpy(self.item_popularity_.astype(np.int64)),
-            "state_dict": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
-            "best_epoch": self.best_epoch_,
-            "history": [
-                {k: v if isinstance(v, str) else float(v) for k, v in row.items()}  # type: ignore[arg-type]
-                for row in self.history_
-            ],
-            "fit_time": float(self.fit_time_),
-        }
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        from .model_file import save_model
+
+        save_model(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NeuralCF:
@@ -1573,119 +674,11 @@ class NeuralCF(_BaseRecommender):
         FileNotFoundError
             If ``path`` does not exist.
         """
-        from .model import build_network
+        from .model_file import load_model
 
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no model file at {str(path)!r}.")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(
-                f"could not load {str(path)!r} as an implicit_ncf model: the file is truncated, "
-                f"corrupted, or holds objects other than tensors and plain values (refused "
-                f"without running them). Re-save it with NeuralCF.save. ({type(exc).__name__})"
-            ) from exc
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
-            raise ValueError(f"{str(path)!r} is not an implicit_ncf model file.")
-        version = payload.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"{str(path)!r} was written in model format version {version!r}; this version of "
-                f"implicit_ncf reads version {FORMAT_VERSION}. Load it with the version that "
-                "wrote it, or retrain."
-            )
-        try:
-            valid = set(cls._get_param_names())
-            est = cls(**{k: v for k, v in payload["params"].items() if k in valid})
-            users = _encoder_from_payload("user", payload["users"])
-            items = _encoder_from_payload("item", payload["items"])
-            indptr = payload["seen_indptr"].numpy()
-            indices = payload["seen_indices"].numpy()
-            seen = sp.csr_matrix(
-                (np.ones(len(indices), dtype=np.float32), indices, indptr),
-                shape=(len(users), len(items)),
-            )
-            network = build_network(
-                est.model,
-                len(users),
-                len(items),
-                n_factors=int(est.n_factors),
-                hidden_layers=tuple(int(h) for h in est.hidden_layers),
-                dropout=float(est.dropout),
-            )
-            network.load_state_dict(payload["state_dict"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(
-                f"{str(path)!r} is an implicit_ncf model file but its contents are inconsistent "
-                f"({type(exc).__name__}: {exc}); re-save it with NeuralCF.save."
-            ) from exc
-        est.user_encoder_, est.item_encoder_, est.seen_ = users, items, seen
-        est.item_popularity_ = payload["item_popularity"].numpy()
-        est.history_ = payload.get("history", [])
-        est.best_epoch_ = payload.get("best_epoch")
-        est.fit_time_ = payload.get("fit_time", float("nan"))
-        est.network_ = network.eval()
-        return est
+        return load_model(cls, path)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_stages", None)
         return state
-
-
-def _ids_to_payload(ids: np.ndarray) -> list[Any]:
-    out = []
-    for value in ids.tolist():
-        if isinstance(value, int | float | str | bool) or value is None:
-            out.append(value)
-        else:
-            raise TypeError(
-                f"cannot save ids of type {type(value).__name__} ({value!r}); use int or str ids."
-            )
-    return out
-
-
-def _encoder_from_payload(name: str, ids: list[Any]) -> IdEncoder:
-    enc = IdEncoder(name)
-    enc.classes_ = np.array(ids, dtype=object) if ids and not _homogeneous(ids) else np.array(ids)
-    enc.__setstate__(dict(enc.__dict__))
-    return enc
-
-
-def _homogeneous(ids: list[Any]) -> bool:
-    kind = type(ids[0])
-    return all(type(v) is kind for v in ids)
-
-
-@contextlib.contextmanager
-def _preserve_torch_rng(seed: int) -> Iterator[None]:
-    """Seed torch for this fit without disturbing the caller's global RNG state (nor the
-    deterministic-algorithms flag, which ``trainer_kwargs={"deterministic": ...}`` sets)."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-
-
-@contextlib.contextmanager
-def _interrupt_as_keyboard_interrupt() -> Iterator[None]:
-    """Lightning turns Ctrl+C into ``sys.exit(1)`` and ignores SIGINT afterwards; a library must
-    not. Restore the SIGINT handler and re-raise ``KeyboardInterrupt`` instead."""
-    in_main = threading.current_thread() is threading.main_thread()
-    handler = signal.getsignal(signal.SIGINT) if in_main else None
-    try:
-        yield
-    except SystemExit as exc:
-        if exc.code == 1:
-            raise KeyboardInterrupt(
-                "training was interrupted; the estimator is unchanged"
-            ) from None
-        raise
-    finally:
-        if in_main and handler is not None:
-            signal.signal(signal.SIGINT, handler)

@@ -29,8 +29,8 @@ import pytest
 import torch
 
 from implicit_ncf import NeuralCF
+from implicit_ncf.batches import _EpochBatches
 from implicit_ncf.data import interactions_to_csr
-from implicit_ncf.estimator import _EpochBatches
 from implicit_ncf.sampling import NegativeSampler
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from implicit_ncf import model as model_module
+from implicit_ncf import networks as model_module
 from implicit_ncf.model import GMF, MLP, NCFModule, NeuMF, build_network, score_all_batched
 
 N_USERS, N_ITEMS = 13, 29
@@ -125,3 +125,17 @@ def test_lazy_adam_splits_sparse_embeddings_from_dense_layers():
         NCFModule(net, optimizer="lazy_adam")
     with pytest.raises(ValueError, match="optimizer must be one of"):
         NCFModule(net, step_batch_size=8, optimizer="sgd")
+
+
+def test_networks_import_no_lightning():
+    """The networks are plain torch: importing them (or a recommender base) loads no Lightning."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, implicit_ncf.networks, implicit_ncf.batches, implicit_ncf.recommender, "
+        "implicit_ncf.popularity, implicit_ncf.estimator, implicit_ncf.model_file; "
+        "print(sorted(m for m in sys.modules if 'lightning' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,207 @@
+"""How training batches are built: shuffled positives with fresh sampled negatives each epoch.
+
+:class:`_EpochBatches` is the training set the Lightning ``Trainer`` iterates (one iteration per
+epoch, whole-tensor batches, built one epoch ahead in a thread when a core is spare);
+:class:`_TensorBatches` slices fixed tensors (the validation candidates). Both are torch
+``IterableDataset``s over contiguous indices; negatives come from
+:class:`implicit_ncf.sampling.NegativeSampler`. No Lightning here: the trainer is only read for
+its ranks and epoch count.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+# Epochs of at most this many examples are built one epoch ahead in a background thread (their
+# tensors, 20 bytes per example, are then held twice); larger ones are built when they start and
+# decoded batch by batch, to keep the peak memory of ML-20M-sized data low.
+_LOOKAHEAD_MAX_ROWS = 1 << 24
+
+
+class _EpochParts(NamedTuple):
+    """One epoch in compact form: ``order`` indexes ``[positives..., negatives...]``."""
+
+    users: np.ndarray  # (m,) users of the rank's shuffled positives
+    items: np.ndarray  # (m,) their items
+    negatives: np.ndarray  # (m * n_negatives,) negative items, n_negatives per positive in turn
+    order: np.ndarray  # (m * (1 + n_negatives),) the shuffle of all examples (int32 if it fits)
+
+
+class _EpochBatches(torch.utils.data.IterableDataset):
+    """One epoch of whole-tensor training batches, with fresh negatives each epoch.
+
+    Every iteration (epoch) shuffles the positives, draws ``n_negatives`` negatives per positive
+    from the items the user never interacted with in training (vectorised, see
+    :func:`implicit_ncf.sampling.sample_negatives`), and yields ``(users, items, labels)`` slices of
+    pre-built tensors. Under distributed training each rank takes its own equal share of the
+    shuffled positives, so no rank repeats another's work.
+
+    Each yielded batch holds ``steps_per_batch`` optimizer steps of ``batch_size`` examples (the
+    module slices it; see ``NCFModule(step_batch_size=...)``). Epochs of up to
+    ``_LOOKAHEAD_MAX_ROWS`` examples are built one epoch ahead in a background thread (numpy
+    releases the GIL), so that training does not wait for the shuffle and the sampling; larger
+    epochs are kept in compact form and decoded batch by batch. Either way the batches of an epoch
+    depend only on ``(seed, epoch, rank)``.
+    """
+
+    def __init__(
+        self,
+        user_idx: np.ndarray,
+        item_idx: np.ndarray,
+        sampler: Any,
+        *,
+        n_negatives: int,
+        batch_size: int,
+        seed: int,
+        steps_per_batch: int = 1,
+    ) -> None:
+        super().__init__()
+        self.user_idx = user_idx
+        self.item_idx = item_idx
+        self.sampler = sampler
+        self.n_negatives = n_negatives
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps_per_batch = steps_per_batch
+        self.epoch = 0
+        self.trainer: Any = None  # set by NeuralCF._train; its ranks decide the shares
+        self._ahead: tuple[int, threading.Thread, list[Any]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_ahead"] = None  # a running thread cannot be pickled; it is only a cache
+        return state
+
+    def _world(self) -> tuple[int, int]:
+        if self.trainer is not None:  # a process group left by an earlier fit must not count
+            return int(self.trainer.global_rank), int(self.trainer.world_size)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def _share(self) -> int:
+        _, world = self._world()
+        return math.ceil(len(self.user_idx) / world)
+
+    def __len__(self) -> int:
+        rows = self._share() * (1 + self.n_negatives)
+        return math.ceil(rows / (self.batch_size * self.steps_per_batch))
+
+    def _parts(self, epoch: int) -> _EpochParts:
+        rank, world = self._world()
+        n = len(self.user_idx)
+        # the same permutation on every rank, then a disjoint share per rank
+        perm = np.random.default_rng([self.seed, epoch]).permutation(n)
+        share = self._share()
+        if world > 1:
+            perm = np.resize(perm, share * world)  # pad by wrapping so every rank has `share`
+            perm = perm[rank * share : (rank + 1) * share]
+        users = self.user_idx[perm]
+        items = self.item_idx[perm]
+        del perm
+        rng = np.random.default_rng([self.seed, epoch, rank, 1])
+        negatives = self.sampler.sample(users, self.n_negatives, random_state=rng).reshape(-1)
+        if negatives.size and negatives.max() < 2**31:  # half the memory for large epochs
+            negatives = negatives.astype(np.int32)
+        total = len(users) * (1 + self.n_negatives)
+        # shuffling an arange draws exactly what rng.permutation(total) draws, in int32 when it
+        # fits: half the memory traffic of the int64 permutation
+        order = np.arange(total, dtype=np.int32 if total < 2**31 else np.int64)
+        rng.shuffle(order)
+        return _EpochParts(users, items, negatives, order)
+
+    def _decode(
+        self, parts: _EpochParts, start: int, stop: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Examples ``order[start:stop]`` of ``[positives..., negatives...]`` as tensors."""
+        o = parts.order[start:stop].astype(np.int64)
+        m = len(parts.users)
+        positive = o < m
+        neg = np.maximum(o - m, 0)  # position among the negatives (0 for positives, unused)
+        users = parts.users[np.where(positive, o, neg // self.n_negatives)]
+        items = np.where(positive, parts.items[np.minimum(o, m - 1)], parts.negatives[neg])
+        labels = positive.astype(np.float32)
+        return torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(labels)
+
+    def build_epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All of one epoch's ``(users, items, labels)`` in training order, as whole tensors."""
+        parts = self._parts(epoch)
+        return self._decode(parts, 0, len(parts.order))
+
+    def _spare_core(self) -> bool:
+        """Whether building ahead can overlap training: the model is on an accelerator, or torch
+        leaves a CPU core free. When torch's threads already take every core, the builder thread
+        would only slow its intra-op threads down, so the next epoch is built when it starts."""
+        accelerator = getattr(self.trainer, "accelerator", None)
+        if accelerator is not None and type(accelerator).__name__ != "CPUAccelerator":
+            return True
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+        return torch.get_num_threads() < cores
+
+    def _start_ahead(self, epoch: int) -> None:
+        box: list[Any] = []
+
+        def build() -> None:
+            try:
+                box.append(self.build_epoch(epoch))
+            except BaseException as exc:  # handed to the training thread by _take
+                box.append(exc)
+
+        thread = threading.Thread(target=build, name="implicit_ncf-next-epoch", daemon=True)
+        thread.start()
+        self._ahead = (epoch, thread, box)
+
+    def _take(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or ahead[0] != epoch:
+            return self.build_epoch(epoch)
+        ahead[1].join()
+        result = ahead[2][0]
+        if isinstance(result, BaseException):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        epoch = self.epoch
+        self.epoch += 1
+        step = self.batch_size * self.steps_per_batch
+        if self._share() * (1 + self.n_negatives) > _LOOKAHEAD_MAX_ROWS:
+            parts = self._parts(epoch)
+            for start in range(0, len(parts.order), step):
+                yield self._decode(parts, start, start + step)
+            return
+        users, items, labels = self._take(epoch)
+        max_epochs = getattr(self.trainer, "max_epochs", None)
+        last = isinstance(max_epochs, int) and 0 <= max_epochs <= epoch + 1
+        if not last and self._spare_core():
+            self._start_ahead(epoch + 1)
+        for start in range(0, len(users), step):
+            stop = start + step
+            yield users[start:stop], items[start:stop], labels[start:stop]
+
+
+class _TensorBatches(torch.utils.data.IterableDataset):
+    """Fixed tensors yielded in slices (validation candidates)."""
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int) -> None:
+        super().__init__()
+        self.tensors = tensors
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.tensors[0]) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        n = len(self.tensors[0])
+        for start in range(0, n, self.batch_size):
+            yield tuple(t[start : start + self.batch_size] for t in self.tensors)

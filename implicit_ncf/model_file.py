@@ -1,0 +1,162 @@
+"""What is in a model file, and how it is written and read.
+
+One file per fitted :class:`~implicit_ncf.NeuralCF`, written by :func:`save_model` with
+``torch.save`` and read by :func:`load_model` with ``torch.load(..., weights_only=True)``, which
+cannot run code. The payload is a dict of tensors and plain Python values:
+
+``format``, ``format_version``
+    ``"implicit_ncf.model"`` and the version of this layout (1).
+``params``
+    The estimator's constructor parameters (``get_params()``; ``trainer_kwargs`` is not saved).
+``users``, ``items``
+    The raw ids of the index order (lists of int, float, str or bool).
+``seen_indptr``, ``seen_indices``
+    The training interactions as the CSR arrays of the (users x items) seen matrix.
+``item_popularity``
+    Training interactions per item.
+``state_dict``
+    The network's weights.
+``best_epoch``, ``history``, ``fit_time``
+    Training records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .data import IdEncoder
+
+if TYPE_CHECKING:
+    from .estimator import NeuralCF
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_model", "save_model"]
+
+FORMAT_NAME = "implicit_ncf.model"
+FORMAT_VERSION = 1
+
+
+def save_model(est: NeuralCF, path: str | os.PathLike[str]) -> None:
+    """Write the fitted ``est`` to ``path`` atomically (see :meth:`NeuralCF.save`)."""
+    est._check_fitted()
+    params = est.get_params()
+    params["trainer_kwargs"] = None
+    params["hidden_layers"] = [int(h) for h in est.hidden_layers]
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "params": params,
+        "users": _ids_to_payload(est.user_encoder_.classes_),
+        "items": _ids_to_payload(est.item_encoder_.classes_),
+        "seen_indptr": torch.from_numpy(est.seen_.indptr.astype(np.int64)),
+        "seen_indices": torch.from_numpy(est.seen_.indices.astype(np.int64)),
+        "item_popularity": torch.from_numpy(est.item_popularity_.astype(np.int64)),
+        "state_dict": {k: v.detach().cpu() for k, v in est.network_.state_dict().items()},
+        "best_epoch": est.best_epoch_,
+        "history": [
+            {k: v if isinstance(v, str) else float(v) for k, v in row.items()}  # type: ignore[arg-type]
+            for row in est.history_
+        ],
+        "fit_time": float(est.fit_time_),
+    }
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
+    """Read a model written by :func:`save_model` into a new ``cls`` (see :meth:`NeuralCF.load`)."""
+    from .networks import build_network
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {str(path)!r}.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"could not load {str(path)!r} as an implicit_ncf model: the file is truncated, "
+            f"corrupted, or holds objects other than tensors and plain values (refused "
+            f"without running them). Re-save it with NeuralCF.save. ({type(exc).__name__})"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise ValueError(f"{str(path)!r} is not an implicit_ncf model file.")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} was written in model format version {version!r}; this version of "
+            f"implicit_ncf reads version {FORMAT_VERSION}. Load it with the version that "
+            "wrote it, or retrain."
+        )
+    try:
+        valid = set(cls._get_param_names())
+        est = cls(**{k: v for k, v in payload["params"].items() if k in valid})
+        users = _encoder_from_payload("user", payload["users"])
+        items = _encoder_from_payload("item", payload["items"])
+        indptr = payload["seen_indptr"].numpy()
+        indices = payload["seen_indices"].numpy()
+        seen = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(users), len(items)),
+        )
+        network = build_network(
+            est.model,
+            len(users),
+            len(items),
+            n_factors=int(est.n_factors),
+            hidden_layers=tuple(int(h) for h in est.hidden_layers),
+            dropout=float(est.dropout),
+        )
+        network.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is an implicit_ncf model file but its contents are inconsistent "
+            f"({type(exc).__name__}: {exc}); re-save it with NeuralCF.save."
+        ) from exc
+    est.user_encoder_, est.item_encoder_, est.seen_ = users, items, seen
+    est.item_popularity_ = payload["item_popularity"].numpy()
+    est.history_ = payload.get("history", [])
+    est.best_epoch_ = payload.get("best_epoch")
+    est.fit_time_ = payload.get("fit_time", float("nan"))
+    est.network_ = network.eval()
+    return est
+
+
+def _ids_to_payload(ids: np.ndarray) -> list[Any]:
+    out = []
+    for value in ids.tolist():
+        if isinstance(value, int | float | str | bool) or value is None:
+            out.append(value)
+        else:
+            raise TypeError(
+                f"cannot save ids of type {type(value).__name__} ({value!r}); use int or str ids."
+            )
+    return out
+
+
+def _encoder_from_payload(name: str, ids: list[Any]) -> IdEncoder:
+    enc = IdEncoder(name)
+    enc.classes_ = np.array(ids, dtype=object) if ids and not _homogeneous(ids) else np.array(ids)
+    enc.__setstate__(dict(enc.__dict__))
+    return enc
+
+
+def _homogeneous(ids: list[Any]) -> bool:
+    kind = type(ids[0])
+    return all(type(v) is kind for v in ids)

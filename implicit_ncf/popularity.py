@@ -1,0 +1,57 @@
+"""The popularity baseline: recommend the items with the most training interactions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .recommender import _BaseRecommender
+
+__all__ = ["PopularityRecommender"]
+
+
+class PopularityRecommender(_BaseRecommender):
+    """Recommend the items with the most training interactions (a baseline every model must beat).
+
+    Parameters
+    ----------
+    user_col, item_col, rating_col, time_col : str
+        Column names of the interactions frames.
+    min_rating : float or None, default None
+        Count only interactions rated at least this.
+    on_unknown_user : {"raise", "popular"}, default "raise"
+        What ``recommend`` does with a user absent from training.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str = "rating",
+        time_col: str = "timestamp",
+        min_rating: float | None = None,
+        on_unknown_user: str = "raise",
+    ) -> None:
+        self.user_col = user_col
+        self.item_col = item_col
+        self.rating_col = rating_col
+        self.time_col = time_col
+        self.min_rating = min_rating
+        self.on_unknown_user = on_unknown_user
+
+    def fit(self, interactions: pd.DataFrame) -> PopularityRecommender:
+        """Count each item's distinct users. Returns ``self``."""
+        positives = self._prepare(interactions)
+        cat = self._set_catalogue(positives)
+        self.user_encoder_, self.seen_, self.item_popularity_ = cat.users, cat.seen, cat.popularity
+        self.item_encoder_ = cat.items
+        return self
+
+    def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        return self.item_popularity_[item_idx].astype(np.float64)
+
+    def _score_users(self, user_idx: np.ndarray) -> torch.Tensor:
+        pop = torch.from_numpy(self.item_popularity_.astype(np.float64))
+        return pop.unsqueeze(0).expand(len(user_idx), -1).clone()
