@@ -62,9 +62,9 @@ def _minimal_prep(frame: Any) -> float:
 
 
 def _raw_rate(est: Any, dataset: Any, n_examples: int) -> float:
-    """Examples/s of a minimal PyTorch loop (:func:`bench.run.raw_loop`: same network sizes,
+    """Examples/s of a minimal PyTorch loop (:func:`bench.training.raw_loop`: same network sizes,
     loss, optimizers, batch size) on the fit's own first ``n_examples`` examples."""
-    from bench.run import raw_loop
+    from bench.training import raw_loop
 
     if hasattr(dataset, "_parts"):  # decode only what is needed
         parts = getattr(dataset, "first_parts", None)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from bench.run import PARAMS, make_estimator, stop_after
+    from bench.common import PARAMS, make_estimator, stop_after
     from bench.synthetic import ML20M_SHAPE, interactions
 
     shape = dict(ML20M_SHAPE)
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     est._prepare = _timed(timing, "prepare", est._prepare)  # type: ignore[method-assign]
     est._set_catalogue = _timed(timing, "catalogue", est._set_catalogue)  # type: ignore[method-assign]
     datasets: list[Any] = []
-    import implicit_ncf.estimator as estimator_module
+    import implicit_ncf.batches as batches_module
 
-    original = estimator_module._EpochBatches
+    original = batches_module._EpochBatches
 
     class Recording(original):  # type: ignore[misc, valid-type]
         def __init__(self, *a: Any, **kw: Any) -> None:
@@ -143,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
                 self.first_parts = parts
             return parts
 
-    estimator_module._EpochBatches = Recording  # type: ignore[misc]
+    batches_module._EpochBatches = Recording  # type: ignore[misc]
     fit_start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(frame)
     finally:
-        estimator_module._EpochBatches = original  # type: ignore[misc]
+        batches_module._EpochBatches = original  # type: ignore[misc]
     fit_s = time.perf_counter() - fit_start
     out["peak_rss_gb"] = _peak_gb()  # before the raw loop allocates its own network
     out["prep_s"] = timing.get("prepare", 0.0) + timing.get("catalogue", 0.0)
