@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,12 @@ def _check_ks(k: Any) -> tuple[int, ...]:
 
 
 def _as_id_list(users: Any, parameter: str = "user") -> tuple[list[Hashable], bool]:
-    """Return (ids, is_single); a clear error for arrays that are not 1-D or unhashable ids."""
+    """Return (ids, is_single); a clear error for arrays that are not 1-D or unhashable ids.
+
+    A str, bytes or any other non-iterable value is one id; every other iterable (list, tuple,
+    set, range, generator, array, Series, Index, ...) is a sequence of ids, read once. A tuple is
+    therefore several ids: pass one tuple id inside a list, ``[(1, 2)]``.
+    """
     if isinstance(users, np.ndarray) and users.ndim != 1:
         if users.ndim == 0:
             return [users.item()], True
@@ -44,10 +49,15 @@ def _as_id_list(users: Any, parameter: str = "user") -> tuple[list[Hashable], bo
             f"{parameter} must be one id or a 1-D sequence of ids; got an array of shape "
             f"{users.shape}. Flatten it first, e.g. {parameter}=ids.ravel()."
         )
-    if isinstance(users, pd.Series | pd.Index | np.ndarray | list | tuple | set):
-        ids, single = list(users), False
-    else:
+    if isinstance(users, str | bytes) or not isinstance(users, Iterable):
         ids, single = [users], True
+    elif isinstance(users, pd.DataFrame | Mapping):
+        raise TypeError(
+            f"{parameter} must be one id or a list of ids, each hashable (int, str, ...); got a "
+            f"{type(users).__name__}. Pass a list or one column, e.g. {parameter}=frame['user']."
+        )
+    else:
+        ids, single = list(users), False
     for value in ids:
         if not pd.api.types.is_hashable(value):
             raise TypeError(

@@ -17,7 +17,11 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+
+from .data import interactions_to_csr
+from .sampling import _csr_parts, _draw_distinct, _nth_unseen
 
 # Epochs of at most this many examples are built one epoch ahead in a background thread (their
 # tensors, 20 bytes per example, are then held twice); larger ones are built when they start and
@@ -205,3 +209,60 @@ class _TensorBatches(torch.utils.data.IterableDataset):
         n = len(self.tensors[0])
         for start in range(0, n, self.batch_size):
             yield tuple(t[start : start + self.batch_size] for t in self.tensors)
+
+
+def validation_candidates(
+    seen_train: sp.csr_matrix,
+    val_users: np.ndarray,
+    val_items: np.ndarray,
+    *,
+    n_negatives: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Candidates of every distinct validation (user, item) pair, in index space.
+
+    Each pair is a target ranked against ``n_negatives`` items drawn uniformly without
+    replacement from the items its user has neither in ``seen_train`` nor among *any* of its
+    validation pairs (all of a user's targets share these negatives, as in
+    :func:`implicit_ncf.sampling.sample_candidates`). A user with fewer unseen items gets all
+    of them. The catalogue is every column of ``seen_train``: an item seen only in validation
+    is still a candidate.
+
+    Returns
+    -------
+    users : ndarray of shape (n_rows,)
+        The user of each row, sorted.
+    candidates : ndarray of shape (n_rows, 1 + n_negatives)
+        The target in column 0, then the negatives, ``-1`` where a user has fewer.
+    n_without : int
+        Pairs left out because their user has no unseen item to rank them against.
+    """
+    n_users, n_items = seen_train.shape
+    keys = np.unique(val_users.astype(np.int64) * n_items + val_items.astype(np.int64))
+    pair_u, pair_i = keys // n_items, keys % n_items
+    train = seen_train.tocoo()
+    excluded = interactions_to_csr(
+        np.concatenate([train.row.astype(np.int64), pair_u]),
+        np.concatenate([train.col.astype(np.int64), pair_i]),
+        n_users,
+        n_items,
+    )
+    users = np.unique(pair_u)
+    pool = n_items - np.diff(excluded.indptr)[users].astype(np.int64)
+    negatives = np.full((len(users), n_negatives), -1, dtype=np.int64)
+    rng = np.random.default_rng([seed, 2])
+    full = np.flatnonzero(pool >= n_negatives)
+    if len(full):
+        j = _draw_distinct(pool[full], n_negatives, rng)
+        _, _, inversion = _csr_parts(excluded)
+        indptr = excluded.indptr.astype(np.int64)
+        rows = np.repeat(users[full], n_negatives)
+        drawn = _nth_unseen(rows, j.ravel(), inversion, indptr, n_items)
+        negatives[full] = np.sort(drawn.reshape(len(full), n_negatives), axis=1)
+    for row in np.flatnonzero((pool < n_negatives) & (pool > 0)):  # every unseen item
+        unseen = np.setdiff1d(np.arange(n_items), excluded[users[row]].indices)
+        negatives[row, : len(unseen)] = unseen
+    keep = pool[np.searchsorted(users, pair_u)] > 0
+    position = np.searchsorted(users, pair_u[keep])
+    matrix = np.concatenate([pair_i[keep, None], negatives[position]], axis=1)
+    return pair_u[keep], matrix, int((~keep).sum())

@@ -274,6 +274,16 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return np.asarray(uniques)[order]
 
 
+def _id_values(ids: Any) -> np.ndarray:
+    """The ids of a Series, Index, array or any other iterable as one 1-D array (read once)."""
+    if isinstance(ids, pd.Series | pd.Index):
+        return ids.to_numpy()
+    if isinstance(ids, np.ndarray):
+        return ids
+    values = list(ids)
+    return pd.Series(values, dtype=object if not values else None).to_numpy()
+
+
 class IdEncoder:
     """Map raw ids (any hashable) to contiguous indices ``0 .. n_ids - 1`` and back.
 
@@ -304,7 +314,7 @@ class IdEncoder:
 
     def fit(self, ids: Iterable[Hashable] | np.ndarray | pd.Series) -> IdEncoder:
         """Learn the ids. Returns ``self``."""
-        values = np.asarray(pd.Series(ids, dtype=None).to_numpy())
+        values = np.asarray(pd.Series(_id_values(ids), dtype=None).to_numpy())
         self.classes_ = _sorted_unique(values)
         self._index = pd.Index(self.classes_)
         return self
@@ -325,13 +335,7 @@ class IdEncoder:
     def get_indexer(self, ids: Iterable[Hashable] | np.ndarray | pd.Series) -> np.ndarray:
         """Indices of ``ids``, with ``-1`` for ids never seen in ``fit``."""
         self._check_fitted()
-        if isinstance(ids, pd.Series):
-            values = ids.to_numpy()
-        elif isinstance(ids, np.ndarray):
-            values = ids
-        else:
-            values = pd.Series(list(ids), dtype=object if not ids else None).to_numpy()
-        return np.asarray(self._index.get_indexer(values), dtype=np.int64)
+        return np.asarray(self._index.get_indexer(_id_values(ids)), dtype=np.int64)
 
     def transform(self, ids: Iterable[Hashable] | np.ndarray | pd.Series) -> np.ndarray:
         """Indices of ``ids``.
@@ -341,13 +345,12 @@ class IdEncoder:
         ValueError
             If an id was not seen in ``fit``; the message names the unknown ids.
         """
-        idx = self.get_indexer(ids)
+        self._check_fitted()
+        values = _id_values(ids)
+        idx = np.asarray(self._index.get_indexer(values), dtype=np.int64)
         unknown = idx < 0
         if unknown.any():
-            values = np.asarray(
-                pd.Series(ids).to_numpy() if not isinstance(ids, np.ndarray) else ids
-            )
-            missing = pd.unique(values[unknown])
+            missing = pd.unique(np.asarray(values)[unknown])
             raise ValueError(
                 f"unknown {self.name} id(s) {_describe(missing)} ({len(missing)} in all): they "
                 f"were not in the data the model was fitted on."

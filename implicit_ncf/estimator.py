@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 
 from . import batches
@@ -27,7 +26,6 @@ from ._validation import _check_positive_int
 from .data import IdEncoder, check_interactions, interactions_to_csr
 from .popularity import PopularityRecommender
 from .recommender import NotFittedError, UnknownIdWarning, _BaseRecommender
-from .sampling import sample_candidates
 
 __all__ = ["NeuralCF", "NotFittedError", "PopularityRecommender", "UnknownIdWarning"]
 
@@ -49,6 +47,8 @@ _PER_BATCH_TRAINER_OPTIONS = frozenset(
     }
 )
 _MODELS = ("neumf", "gmf", "mlp", "mf")
+# Sampled items each validation target is ranked against (fewer for users with fewer unseen).
+_VALIDATION_NEGATIVES = 99
 
 
 class NeuralCF(_BaseRecommender):
@@ -322,7 +322,11 @@ class NeuralCF(_BaseRecommender):
 
     # -- fit --------------------------------------------------------------------------------------
     def fit(
-        self, interactions: pd.DataFrame, *, validation: pd.DataFrame | None = None
+        self,
+        interactions: pd.DataFrame,
+        y: None = None,
+        *,
+        validation: pd.DataFrame | None = None,
     ) -> NeuralCF:
         """Train on an interactions frame; returns ``self``.
 
@@ -331,7 +335,12 @@ class NeuralCF(_BaseRecommender):
         interactions : pandas.DataFrame
             Columns ``user_col`` and ``item_col`` (ids of any hashable type), optionally
             ``rating_col`` and ``time_col``. Every row is a positive (or only those rated at least
-            ``min_rating``); repeated pairs are collapsed with a warning.
+            ``min_rating``); repeated pairs are collapsed with a warning. ``time_col`` is read
+            only by ``early_stopping`` without ``validation``; otherwise a timestamp column is
+            left alone, whatever it holds.
+        y : None
+            Ignored: there for scikit-learn's ``fit(X, y)`` convention (Pipeline, search
+            utilities). The interactions are the only data.
         validation : pandas.DataFrame or None, default None
             Held-out interactions (never the test set) used to validate HR@10 / NDCG@10 after
             every epoch; the weights of the best epoch are kept. Rows whose user or item is not
@@ -350,7 +359,11 @@ class NeuralCF(_BaseRecommender):
             if self.random_state is not None
             else int(np.random.default_rng().integers(2**31))
         )
-        positives = self._prepare(interactions)
+        internal_split = validation is None and bool(self.early_stopping)
+        positives = self._prepare(
+            interactions,
+            reason="early_stopping=True (without validation)" if internal_split else None,
+        )
         users, items, seen, popularity, train_u, train_i = self._set_catalogue(positives)
         val_frame = validation
         if val_frame is None and self.early_stopping:
@@ -379,9 +392,7 @@ class NeuralCF(_BaseRecommender):
             train_u, train_i = keep
         val_tensors = None
         if val_frame is not None:
-            val_tensors = self._validation_tensors(
-                val_frame, users, items, seen, train_u, train_i, seed
-            )
+            val_tensors = self._validation_tensors(val_frame, users, items, train_u, train_i, seed)
 
         self._stages: list[tuple[str, list[dict[str, float]], int | None]] = []
         try:
@@ -389,7 +400,7 @@ class NeuralCF(_BaseRecommender):
 
             with _preserve_torch_rng(seed):
                 network = self._train(
-                    users, items, train_u, train_i, val_tensors, seed, model=self.model
+                    users, items, train_u, train_i, val_tensors, seed, model=str(self.model)
                 )
             stages = self._stages
         finally:
@@ -410,7 +421,6 @@ class NeuralCF(_BaseRecommender):
         frame: pd.DataFrame,
         users: IdEncoder,
         items: IdEncoder,
-        seen: sp.csr_matrix,
         train_u: np.ndarray,
         train_i: np.ndarray,
         seed: int,
@@ -433,21 +443,24 @@ class NeuralCF(_BaseRecommender):
                 "validation has no row whose user and item both appear in the training "
                 "interactions; pass held-out interactions of known users and items."
             )
-        train = pd.DataFrame({"user": train_u, "item": train_i})
-        held = pd.DataFrame({"user": vu[known], "item": vi[known]}).drop_duplicates("user")
-        n_pool = np.diff(seen.indptr)[held["user"].to_numpy()]
-        n_neg = int(min(99, max(1, len(items) - n_pool.max() - 1)))
-        cands = sample_candidates(train, held, n_negatives=n_neg, random_state=seed)
-        # one row per validation user: target first, then its negatives (-1 padded)
-        cands = cands.sort_values(["user", "is_target"], ascending=[True, False], kind="stable")
-        counts = cands.groupby("user", sort=True).size().to_numpy()
-        width = int(counts.max())
-        offsets = np.arange(len(cands)) - np.repeat(np.cumsum(counts) - counts, counts)
-        rows = np.repeat(np.arange(len(counts)), counts)
-        matrix = np.full((len(counts), width), -1, dtype=np.int64)
-        matrix[rows, offsets] = cands["item"].to_numpy()
-        val_users = cands["user"].drop_duplicates().to_numpy()
-        return torch.from_numpy(val_users.astype(np.int64)), torch.from_numpy(matrix)
+        seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
+        val_users, matrix, n_without = batches.validation_candidates(
+            seen_train, vu[known], vi[known], n_negatives=_VALIDATION_NEGATIVES, seed=seed
+        )
+        if n_without:
+            warnings.warn(
+                f"{n_without} validation row(s) belong to users who interacted with every other "
+                "item, so nothing can be ranked against them; they are left out of validation.",
+                UserWarning,
+                stacklevel=3,
+            )
+        if not len(val_users):
+            raise ValueError(
+                "no validation row can be ranked: every validation user interacted with every "
+                "item. Pass validation rows of users with unobserved items, or "
+                "early_stopping=False."
+            )
+        return torch.from_numpy(val_users), torch.from_numpy(matrix)
 
     def _train(
         self,
@@ -460,7 +473,7 @@ class NeuralCF(_BaseRecommender):
         *,
         model: str,
     ) -> torch.nn.Module:
-        from .networks import GMF, MLP, NeuMF, build_network, set_sparse_embeddings
+        from .networks import GMF, MLP, NeuMF, set_sparse_embeddings
         from .training import (
             NCFModule,
             _callbacks,
@@ -468,14 +481,7 @@ class NeuralCF(_BaseRecommender):
             _quiet_lightning,
         )
 
-        network = build_network(
-            model,
-            len(users),
-            len(items),
-            n_factors=int(self.n_factors),
-            hidden_layers=tuple(int(h) for h in self.hidden_layers),
-            dropout=float(self.dropout),
-        )
+        network = self._build_network(len(users), len(items), model=model)
         n_epochs, learning_rate = int(self.n_epochs), float(self.learning_rate)
         if model == "neumf" and self.pretrain:
             gmf = self._train(users, items, train_u, train_i, val_tensors, seed, model="gmf")
@@ -549,6 +555,19 @@ class NeuralCF(_BaseRecommender):
             network.load_state_dict(history.best_state)
         self._stages.append((model, history.history, history.best_epoch))
         return network
+
+    def _build_network(self, n_users: int, n_items: int, *, model: str | None = None) -> Any:
+        """A fresh network of this estimator's hyperparameters (``model`` overrides the kind)."""
+        from .networks import build_network
+
+        return build_network(
+            self.model if model is None else model,
+            int(n_users),
+            int(n_items),
+            n_factors=int(self.n_factors),
+            hidden_layers=tuple(int(h) for h in self.hidden_layers),
+            dropout=float(self.dropout),
+        )
 
     def _check_distributed(self, trainer: Any) -> None:
         """Refuse multi-process set-ups under which fit would silently go wrong."""

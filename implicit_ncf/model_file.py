@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,28 +47,29 @@ FORMAT_VERSION = 1
 def save_model(est: NeuralCF, path: str | os.PathLike[str]) -> None:
     """Write the fitted ``est`` to ``path`` atomically (see :meth:`NeuralCF.save`)."""
     est._check_fitted()
-    params = est.get_params()
+    params = {name: _plain(value) for name, value in est.get_params().items()}
     params["trainer_kwargs"] = None
-    params["hidden_layers"] = [int(h) for h in est.hidden_layers]
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "params": params,
         "users": _ids_to_payload(est.user_encoder_.classes_),
+        "users_dtype": est.user_encoder_.classes_.dtype.str,
         "items": _ids_to_payload(est.item_encoder_.classes_),
+        "items_dtype": est.item_encoder_.classes_.dtype.str,
         "seen_indptr": torch.from_numpy(est.seen_.indptr.astype(np.int64)),
         "seen_indices": torch.from_numpy(est.seen_.indices.astype(np.int64)),
         "item_popularity": torch.from_numpy(est.item_popularity_.astype(np.int64)),
         "state_dict": {k: v.detach().cpu() for k, v in est.network_.state_dict().items()},
         "best_epoch": est.best_epoch_,
         "history": [
-            {k: v if isinstance(v, str) else float(v) for k, v in row.items()}  # type: ignore[arg-type]
+            {k: str(v) if isinstance(v, str) else float(v) for k, v in row.items()}  # type: ignore[arg-type]
             for row in est.history_
         ],
         "fit_time": float(est.fit_time_),
     }
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
@@ -80,10 +82,30 @@ def save_model(est: NeuralCF, path: str | os.PathLike[str]) -> None:
         raise
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path`` with the permissions a plain ``open(path, "wb")`` would give:
+    those of the file it replaces, else ``0o666`` less the umask (``mkstemp`` gives ``0o600``,
+    which hides a shared model from its other readers)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = None
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
+        except FileExistsError:
+            continue
+        if mode is not None:
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, mode)
+        return fd, tmp
+
+
 def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
     """Read a model written by :func:`save_model` into a new ``cls`` (see :meth:`NeuralCF.load`)."""
-    from .networks import build_network
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model file at {str(path)!r}.")
@@ -106,23 +128,19 @@ def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
         )
     try:
         valid = set(cls._get_param_names())
-        est = cls(**{k: v for k, v in payload["params"].items() if k in valid})
-        users = _encoder_from_payload("user", payload["users"])
-        items = _encoder_from_payload("item", payload["items"])
+        params = {k: v for k, v in payload["params"].items() if k in valid}
+        if isinstance(params.get("hidden_layers"), list):  # saved as a list, passed as a tuple
+            params["hidden_layers"] = tuple(params["hidden_layers"])
+        est = cls(**params)
+        users = _encoder_from_payload("user", payload["users"], payload.get("users_dtype"))
+        items = _encoder_from_payload("item", payload["items"], payload.get("items_dtype"))
         indptr = payload["seen_indptr"].numpy()
         indices = payload["seen_indices"].numpy()
         seen = sp.csr_matrix(
             (np.ones(len(indices), dtype=np.float32), indices, indptr),
             shape=(len(users), len(items)),
         )
-        network = build_network(
-            est.model,
-            len(users),
-            len(items),
-            n_factors=int(est.n_factors),
-            hidden_layers=tuple(int(h) for h in est.hidden_layers),
-            dropout=float(est.dropout),
-        )
+        network = est._build_network(len(users), len(items))
         network.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(
@@ -150,11 +168,30 @@ def _ids_to_payload(ids: np.ndarray) -> list[Any]:
     return out
 
 
-def _encoder_from_payload(name: str, ids: list[Any]) -> IdEncoder:
+def _encoder_from_payload(name: str, ids: list[Any], dtype: str | None) -> IdEncoder:
+    """Rebuild an encoder from its ids and the dtype they had (``None`` in files that predate
+    the dtype: the dtype is then inferred, which turns uint64 ids above 2**63 into floats)."""
     enc = IdEncoder(name)
-    enc.classes_ = np.array(ids, dtype=object) if ids and not _homogeneous(ids) else np.array(ids)
+    if dtype is not None and np.dtype(dtype) != object:
+        enc.classes_ = np.array(ids, dtype=np.dtype(dtype))
+    elif dtype is not None or (ids and not _homogeneous(ids)):
+        enc.classes_ = np.fromiter(ids, dtype=object, count=len(ids))
+    else:
+        enc.classes_ = np.array(ids)
     enc.__setstate__(dict(enc.__dict__))
     return enc
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python ones and sequences as lists, recursively: what
+    ``torch.load(weights_only=True)`` accepts (a ``np.float64`` learning rate is refused)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _homogeneous(ids: list[Any]) -> bool:

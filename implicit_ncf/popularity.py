@@ -41,8 +41,12 @@ class PopularityRecommender(_BaseRecommender):
         self.min_rating = min_rating
         self.on_unknown_user = on_unknown_user
 
-    def fit(self, interactions: pd.DataFrame) -> PopularityRecommender:
-        """Count each item's distinct users. Returns ``self``."""
+    def fit(self, interactions: pd.DataFrame, y: None = None) -> PopularityRecommender:
+        """Count each item's distinct users. Returns ``self``.
+
+        ``y`` is ignored (scikit-learn's ``fit(X, y)`` convention); a timestamp column is never
+        read.
+        """
         positives = self._prepare(interactions)
         cat = self._set_catalogue(positives)
         self.user_encoder_, self.seen_, self.item_popularity_ = cat.users, cat.seen, cat.popularity

@@ -126,13 +126,34 @@ class _BaseRecommender:
         self._check_fitted()
         return len(self.item_encoder_)
 
-    def _prepare(self, interactions: pd.DataFrame) -> pd.DataFrame:
-        """Validate and deduplicate a training frame into implicit (user, item) positives."""
+    def _prepare(self, interactions: pd.DataFrame, *, reason: str | None = None) -> pd.DataFrame:
+        """Validate and deduplicate a training frame into implicit (user, item) positives.
+
+        ``time_col`` is read (checked, and kept as each pair's latest time) only when ``reason``
+        says what needs it, e.g. an internal validation split; otherwise a timestamp column is
+        left alone, whatever it holds.
+        """
         rating_col = self.rating_col if self.min_rating is not None else None
         check_interactions(
             interactions, user_col=self.user_col, item_col=self.item_col, rating_col=rating_col
         )
-        time_col = self.time_col if self.time_col in interactions.columns else None
+        time_col = None
+        if reason is not None and self.time_col is not None:
+            if self.time_col in interactions.columns:
+                time_col = self.time_col
+                try:
+                    check_interactions(
+                        interactions,
+                        user_col=self.user_col,
+                        item_col=self.item_col,
+                        time_col=time_col,
+                    )
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{reason} orders each user's interactions by time_col={time_col!r}, "
+                        f"but that column cannot be used: {exc} Fix the column, or pass "
+                        "time_col=None to hold out a random interaction per user instead."
+                    ) from None
         return to_implicit(
             interactions,
             user_col=self.user_col,
@@ -255,16 +276,18 @@ class _BaseRecommender:
                 values, idx = torch.topk(scores, k_eff, dim=1)
                 top_items[rows] = idx.numpy()
                 top_scores[rows] = values.double().numpy()
+        keep = np.isfinite(top_scores)
+        output = self._to_output_score(np.where(keep, top_scores, 0.0))
         if unknown.any():
             order = np.argsort(-self.item_popularity_, kind="stable")[:k_eff]
             top_items[unknown] = order
-            top_scores[unknown] = self.item_popularity_[order] / max(1, self.item_popularity_.sum())
-        keep = np.isfinite(top_scores)
+            output[unknown] = self._unknown_user_scores(order)
+            keep[unknown] = True
         n_per_user = keep.sum(1)
         frame = pd.DataFrame(
             {
                 "item": self.item_encoder_.inverse_transform(top_items[keep]),
-                "score": self._to_output_score(top_scores[keep]),
+                "score": output[keep],
             }
         )
         if single:
@@ -275,6 +298,22 @@ class _BaseRecommender:
 
     def _to_output_score(self, scores: np.ndarray) -> np.ndarray:
         return scores
+
+    def _unknown_user_scores(self, item_idx: np.ndarray) -> np.ndarray:
+        """Scores of ``item_idx`` for a user the model has not seen, on the known users' scale.
+
+        The mean output score (what ``recommend`` reports) of each item over the training users,
+        or over 1,024 of them evenly spaced in index order when there are more: the score
+        expected for a user drawn from the training population. For a model whose scores do not
+        depend on the user (popularity) it is the score every known user gets.
+        """
+        n_users = self.n_users_
+        users = np.unique(np.linspace(0, n_users - 1, num=min(n_users, 1024)).astype(np.int64))
+        u = np.repeat(users, len(item_idx))
+        i = np.tile(np.asarray(item_idx, dtype=np.int64), len(users))
+        with torch.inference_mode():
+            scores = self._to_output_score(self._score_pairs(u, i))
+        return scores.reshape(len(users), len(item_idx)).mean(axis=0)
 
     def _training_frame(self) -> pd.DataFrame:
         """The deduplicated training pairs as raw ids, rebuilt from the seen-items matrix."""
@@ -466,6 +505,7 @@ class _BaseRecommender:
     def score(
         self,
         test: pd.DataFrame,
+        y: None = None,
         *,
         k: int = 10,
         n_negatives: int | None = 99,
@@ -475,7 +515,7 @@ class _BaseRecommender:
         """Hit Ratio@k on ``test``: by default each test item ranked among 99 sampled unseen items.
 
         See :meth:`evaluate` for the parameters; ``n_negatives=None`` ranks against the full
-        catalogue.
+        catalogue. ``y`` is ignored (scikit-learn's ``score(X, y)`` convention).
         """
         k = _check_positive_int(k, "k")  # type: ignore[assignment]
         result = self.evaluate(

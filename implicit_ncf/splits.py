@@ -122,13 +122,23 @@ def _pick_latest(
     t: np.ndarray | None,
     labels: pd.Index,
     n_users: int,
+    tie_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Positions of one row per user among ``rows``: the max of (time, item, label)."""
+    """Positions of one row per user among ``rows``: the max of (time, item, label), or with
+    ``tie_rng`` the max of (time, a random key per distinct (user, item) pair, label)."""
     if t is not None:
         tt = t[rows]
         rows = rows[tt == _group_extreme(u[rows], tt, n_users, top=True)[u[rows]]]
-    ii = i[rows]
-    rows = rows[ii == _group_extreme(u[rows], ii, n_users, top=True)[u[rows]]]
+    if tie_rng is not None and len(rows):
+        # keys drawn over the distinct pairs in (user, item) order: independent of row order
+        n_items = int(i[rows].max()) + 1
+        codes = u[rows].astype(np.int64) * n_items + i[rows]
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        keys = tie_rng.random(len(distinct))[inverse]
+        rows = rows[keys == _group_extreme(u[rows], keys, n_users, top=True)[u[rows]]]
+    else:
+        ii = i[rows]
+        rows = rows[ii == _group_extreme(u[rows], ii, n_users, top=True)[u[rows]]]
     # Only exact copies (same user, item and time) are left to choose between: by index label.
     if len(rows) and np.bincount(u[rows], minlength=n_users).max() > 1:
         rank = _label_rank(labels[rows])
@@ -150,6 +160,7 @@ def _hold_out(
     n_users: int,
     n_items: int,
     rng: np.random.Generator,
+    random_ties: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hold out one pair per user with >= 2 distinct items among ``keep``.
 
@@ -166,7 +177,7 @@ def _hold_out(
     if len(rows) == 0:
         return rows, keep.copy()
     if t is not None:
-        picked = _pick_latest(rows, u, i, t, labels, n_users)
+        picked = _pick_latest(rows, u, i, t, labels, n_users, rng if random_ties else None)
         held_item[u[picked]] = i[picked]
     else:
         # Distinct pairs in (user, item) index order, so the draw ignores the input's row order.
@@ -199,6 +210,7 @@ def leave_one_out(
     item_col: str = "item",
     time_col: str | None = "timestamp",
     validation: bool = False,
+    ties: str = "last_item",
     random_state: int | np.random.Generator | None = None,
 ) -> Split:
     """Hold out each user's latest interaction (leave-one-out evaluation).
@@ -221,9 +233,14 @@ def leave_one_out(
         Also hold out each user's second-latest distinct item as a validation set: the same rule is
         applied to the train part (users whose train part still has at least two distinct items),
         and every copy of the validation pair leaves train too.
+    ties : {"last_item", "random"}, default "last_item"
+        Which of a user's items is held out when several share its latest timestamp:
+        ``"last_item"`` the one whose id sorts last (deterministic, see Notes), ``"random"`` one
+        drawn uniformly among them with ``random_state``. On ml-latest-small 94 of the 610 users
+        have such ties. Ignored when ``time_col=None``.
     random_state : int, numpy.random.Generator or None, default None
-        Seed of the random choice when ``time_col=None`` (ignored otherwise). The same int gives
-        the same split; a Generator is advanced by the draw.
+        Seed of the random choice when ``time_col=None`` or ``ties="random"`` (ignored
+        otherwise). The same int gives the same split; a Generator is advanced by the draw.
 
     Returns
     -------
@@ -255,7 +272,8 @@ def leave_one_out(
 
     Notes
     -----
-    *Ties.* Among the rows at a user's latest timestamp, the one whose item id comes last in the
+    *Ties* (``ties="last_item"``). Among the rows at a user's latest timestamp, the one whose
+    item id comes last in the
     sorted order of :class:`implicit_ncf.data.IdEncoder` is held out: ids of one type sort
     naturally (``300 > 40``); a column mixing types sorts by type name, then text (all ints before
     all strings, and ``'5' > '40'``). Among copies of that pair at that timestamp, the row with
@@ -307,6 +325,11 @@ def leave_one_out(
         frame, user_col=user_col, item_col=item_col, time_col=time_col, parameter="frame"
     )
     validation = _check_bool(validation, "validation")
+    if not isinstance(ties, str) or ties not in ("last_item", "random"):
+        raise ValueError(
+            f"ties must be 'last_item' (hold out the tied item whose id sorts last) or 'random' "
+            f"(draw one with random_state); got {ties!r}."
+        )
     rng = check_random_state(random_state)
     u = IdEncoder("user").fit_transform(frame[user_col])
     i = IdEncoder("item").fit_transform(frame[item_col])
@@ -315,7 +338,8 @@ def leave_one_out(
     labels = frame.index
 
     keep = np.ones(len(frame), dtype=bool)
-    test_pos, keep = _hold_out(keep, u, i, t, labels, n_users, n_items, rng)
+    random_ties = ties == "random"
+    test_pos, keep = _hold_out(keep, u, i, t, labels, n_users, n_items, rng, random_ties)
     if len(test_pos) == 0:
         raise ValueError(
             f"leave_one_out needs at least one user with two distinct items in {item_col!r}; "
@@ -326,7 +350,7 @@ def leave_one_out(
     val_pos = None
     if validation:
         before = int(keep.sum())
-        val_pos, keep = _hold_out(keep, u, i, t, labels, n_users, n_items, rng)
+        val_pos, keep = _hold_out(keep, u, i, t, labels, n_users, n_items, rng, random_ties)
         n_dropped += before - int(keep.sum()) - len(val_pos)
     if n_dropped:
         warnings.warn(

@@ -412,11 +412,13 @@ def _quiet_lightning(verbose: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _preserve_torch_rng(seed: int) -> Iterator[None]:
-    """Seed torch for this fit without disturbing the caller's global RNG state (nor the
-    deterministic-algorithms flag, which ``trainer_kwargs={"deterministic": ...}`` sets)."""
+    """Seed torch for this fit without disturbing the caller's global RNG state, the CPU's and
+    every CUDA device's (``manual_seed`` reseeds them all), nor the deterministic-algorithms
+    flag, which ``trainer_kwargs={"deterministic": ...}`` sets."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    with torch.random.fork_rng(devices=[]):
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         try:
             yield
