@@ -112,10 +112,16 @@ class NeuralCF(_BaseRecommender):
         Epochs without improvement before early stopping.
     min_rating : float or None, default None
         Treat only interactions rated at least this as positives (needs ``rating_col``).
-    user_col, item_col, rating_col, time_col : str
+    user_col, item_col, rating_col : str
         Column names of the interactions frames.
+    time_col : str or None, default "timestamp"
+        Timestamp column, read only by ``early_stopping`` without a ``validation`` frame (to
+        hold out each user's latest interaction); ``None`` holds out a random one instead. Any
+        other fit leaves the column alone, whatever it holds.
     on_unknown_user : {"raise", "popular"}, default "raise"
-        What ``recommend`` does with a user absent from training.
+        What ``recommend`` does with a user absent from training: raise a ``ValueError`` naming
+        it, or give it the most popular items, each scored by its mean predicted probability
+        over the training users (the known users' scale; see ``recommend``).
     accelerator, devices : str or int
         Passed to the Lightning ``Trainer`` ("auto" uses a GPU when there is one).
     trainer_kwargs : dict or None, default None

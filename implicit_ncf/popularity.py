@@ -17,11 +17,13 @@ class PopularityRecommender(_BaseRecommender):
     Parameters
     ----------
     user_col, item_col, rating_col, time_col : str
-        Column names of the interactions frames.
+        Column names of the interactions frames (``time_col`` is never read: popularity ignores
+        time).
     min_rating : float or None, default None
         Count only interactions rated at least this.
     on_unknown_user : {"raise", "popular"}, default "raise"
-        What ``recommend`` does with a user absent from training.
+        What ``recommend`` does with a user absent from training: raise, or give it the most
+        popular items with the scores every known user gets (training interaction counts).
     """
 
     def __init__(

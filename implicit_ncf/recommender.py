@@ -186,8 +186,8 @@ class _BaseRecommender:
 
         Parameters
         ----------
-        users, items : array-like of shape (n_pairs,)
-            Raw ids, as in the training frame.
+        users, items : iterable of shape (n_pairs,)
+            Raw ids, as in the training frame (any iterable of ids, as for :meth:`recommend`).
 
         Returns
         -------
@@ -222,8 +222,10 @@ class _BaseRecommender:
 
         Parameters
         ----------
-        user : hashable or list of hashables
-            A raw user id, or several (list, array, Series).
+        user : hashable or iterable of hashables
+            A raw user id, or several: any iterable that is not itself a str or bytes (list,
+            tuple, set, range, generator, array, Series, Index), read once. A tuple is several
+            ids; pass one tuple id inside a list, ``[(1, 2)]``.
         k : int, default 10
             Number of items per user. When fewer than ``k`` items are left after excluding the
             user's training items, all of them are returned.
@@ -243,6 +245,13 @@ class _BaseRecommender:
         ValueError
             For an unknown user, unless ``on_unknown_user="popular"``, which gives that user the
             most popular items.
+
+        Notes
+        -----
+        Scores are on one scale for every user: a model's output (``NeuralCF``: the predicted
+        probability; popularity: the training count). An unknown user's popular items are
+        scored by their mean output over the training users (over 1,024 of them, evenly spaced,
+        when there are more), the score expected for a user drawn from the training population.
         """
         self._check_fitted()
         k = _check_positive_int(k, "k")  # type: ignore[assignment]
