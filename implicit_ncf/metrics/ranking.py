@@ -1,100 +1,40 @@
-"""Ranking metrics for implicit-feedback recommenders: pure functions over scores, ranks and lists.
+"""Ranking metrics with one relevant item per row: scores -> ranks -> HR, NDCG, MRR.
 
 Nothing here takes a model. There are three layers:
 
 * :func:`rank_of_target` turns a score matrix (one row per user, one column per candidate) into the
   0-based rank of each row's target item;
 * :func:`hit_ratio_at_k`, :func:`ndcg_at_k` and :func:`mrr_at_k` score those ranks (one relevant
-  item per row, the leave-one-out protocol of He et al., 2017), while :func:`precision_at_k`,
-  :func:`recall_at_k` and :func:`map_at_k` score recommended id lists against several relevant
-  items per user (temporal splits), and :func:`coverage` measures catalogue coverage;
+  item per row, the leave-one-out protocol of He et al., 2017), and :func:`metrics_from_ranks`
+  turns ranks into all three at several cut-offs, as a summary dict or one row per user;
 * :func:`evaluate` ranks every target of a scored candidates frame (as
   :func:`implicit_ncf.sampling.sample_candidates` builds it, plus a score column from any model)
-  against the same user's non-target candidates and averages the metrics, fully vectorised.
+  against the same user's non-target candidates and hands the ranks to :func:`metrics_from_ranks`,
+  fully vectorised.
 
 Ties count against the target everywhere: a candidate scoring exactly as high as the target is
 ranked above it, so a constant scorer gets the worst possible rank, never a lucky one.
 
-Only numpy is needed (pandas inside :func:`evaluate`).
+Only numpy is needed (pandas for the frames).
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Collection, Hashable, Iterable, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from ._checks import Reduction, _check_k, _check_ks, _check_ranks, _check_reduction, _reduce
+
 __all__ = [
-    "coverage",
     "evaluate",
     "hit_ratio_at_k",
-    "map_at_k",
+    "metrics_from_ranks",
     "mrr_at_k",
     "ndcg_at_k",
-    "precision_at_k",
     "rank_of_target",
-    "recall_at_k",
 ]
-
-Reduction = Literal["mean", "none"]
-
-
-# ---------------------------------------------------------------------------------------------
-# validation helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_k(k: Any, parameter: str = "k") -> int:
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"{parameter} must be a positive integer; got {k!r}.")
-    return int(k)
-
-
-def _check_reduction(reduction: Any) -> Reduction:
-    if reduction == "mean":
-        return "mean"
-    if reduction == "none":
-        return "none"
-    raise ValueError(
-        f"reduction must be 'mean' (one averaged float) or 'none' (one value per row); "
-        f"got {reduction!r}."
-    )
-
-
-def _check_ranks(ranks: Any) -> np.ndarray:
-    arr = np.asarray(ranks)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"ranks must be a 1-D array of shape (n_rows,); got an array of shape {arr.shape}. "
-            f"Use rank_of_target(scores, target) to build it."
-        )
-    if arr.size == 0:
-        return arr.astype(np.int64)
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(
-            f"ranks must hold integers (0-based ranks); got dtype {arr.dtype}. Convert them with "
-            f"np.asarray(ranks, dtype=np.int64) or build them with rank_of_target."
-        )
-    if arr.min() < 0:
-        bad = np.flatnonzero(arr < 0)
-        raise ValueError(
-            f"ranks must be non-negative 0-based ranks; got {int(arr[bad[0]])} at position "
-            f"{int(bad[0])} ({bad.size} negative value(s) in all)."
-        )
-    return arr.astype(np.int64, copy=False)
-
-
-def _reduce(values: np.ndarray, reduction: str, what: str) -> float | np.ndarray:
-    if reduction == "none":
-        return values
-    if values.size == 0:
-        raise ValueError(
-            f"{what} is empty: there are no users to evaluate, so the mean is undefined. Pass at "
-            f"least one row, or reduction='none' to get an empty array."
-        )
-    return float(values.mean())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,284 +251,105 @@ def mrr_at_k(ranks: Any, k: int = 10, *, reduction: Reduction = "mean") -> Any:
     return _reduce(values, reduction, "ranks")
 
 
-# ---------------------------------------------------------------------------------------------
-# several relevant items per row: metrics over recommended lists
-# ---------------------------------------------------------------------------------------------
+_RANK_METRICS = (("hr", hit_ratio_at_k), ("ndcg", ndcg_at_k), ("mrr", mrr_at_k))
 
 
-def _rows(values: Any, parameter: str) -> list[Any]:
-    if isinstance(values, np.ndarray):
-        if values.ndim != 2 and not (values.ndim == 1 and values.dtype == object):
-            raise ValueError(
-                f"{parameter} must be a 2-D array or a sequence of sequences of ids; got an "
-                f"array of shape {values.shape}."
-            )
-        return list(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(
-            f"{parameter} must be a sequence with one collection of ids per user; got "
-            f"{type(values).__name__}."
-        )
-    return list(values)
-
-
-def _ids(values: Any, what: str = "ids") -> list[Any]:
-    if isinstance(values, np.ndarray):
-        return values.ravel().tolist()
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(
-            f"{what} must be a collection of ids (list, set, array); got "
-            f"{type(values).__name__} {values!r}. Wrap a single id in a list."
-        )
-    return list(values)
-
-
-def _hit_matrix(recommended: Any, relevant: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean hit matrix of shape (n_rows, min(k, longest list)), first occurrences only, and the
-    number of distinct relevant ids per row."""
-    rec_rows = _rows(recommended, "recommended")
-    rel_rows = _rows(relevant, "relevant")
-    if len(rec_rows) != len(rel_rows):
-        raise ValueError(
-            f"recommended and relevant must have one entry per user, in the same order; got "
-            f"{len(rec_rows)} recommended list(s) and {len(rel_rows)} relevant collection(s)."
-        )
-    n_relevant = np.zeros(len(rec_rows), dtype=np.int64)
-    hit_rows: list[int] = []
-    hit_pos: list[int] = []
-    width = 0  # the longest list cut at k: a huge k must not allocate (n_rows, k)
-    for row, (rec, rel) in enumerate(zip(rec_rows, rel_rows, strict=True)):
-        if isinstance(rec, (str, bytes)) or isinstance(rel, (str, bytes)):
-            raise TypeError(
-                f"row {row}: each recommended list and relevant collection must be a sequence of "
-                f"ids, not a string ({rec!r}, {rel!r}). Wrap single ids in a list."
-            )
-        rel_ids = _ids(rel, f"relevant[{row}]")
-        top = _ids(rec, f"recommended[{row}]")[:k]
-        width = max(width, len(top))
-        try:
-            rel_set = set(rel_ids)
-            n_relevant[row] = len(rel_set)
-            seen: set[Hashable] = set()
-            for pos, item in enumerate(top if rel_set else ()):
-                if item in rel_set and item not in seen:
-                    hit_rows.append(row)
-                    hit_pos.append(pos)
-                seen.add(item)
-        except TypeError:
-            raise TypeError(
-                f"row {row}: ids must be hashable (ints, strings, tuples); got an unhashable id "
-                f"in recommended[{row}] or relevant[{row}]. Convert lists to tuples."
-            ) from None
-    hits = np.zeros((len(rec_rows), width), dtype=bool)
-    hits[hit_rows, hit_pos] = True
-    return hits, n_relevant
-
-
-def _check_nonempty_relevant(n_relevant: np.ndarray, metric: str) -> None:
-    empty = np.flatnonzero(n_relevant == 0)
-    if empty.size:
-        raise ValueError(
-            f"{metric} is undefined for users with no relevant item; relevant[{int(empty[0])}] is "
-            f"empty ({empty.size} such row(s)). Drop those users before evaluating."
-        )
-
-
-def precision_at_k(
-    recommended: Any, relevant: Any, k: int = 10, *, reduction: Reduction = "mean"
+def metrics_from_ranks(
+    ranks: Any,
+    k: int | Sequence[int] = (5, 10, 20),
+    *,
+    users: Any = None,
+    per_user: bool = False,
+    user_col: str = "user",
 ) -> Any:
-    """Precision at ``k``: the share of the top ``k`` recommendations that are relevant.
+    """Hit ratio, NDCG and MRR at each ``k`` from 0-based ranks, as a summary or per user.
 
-    The denominator is always ``k``, also for lists shorter than ``k``. An id repeated in a list
-    counts once (at its first position).
+    This is the one place where ranks become metrics: :func:`evaluate` calls it on the ranks of a
+    scored candidates frame, and a full-ranking evaluator that computes the ranks itself (as
+    ``NeuralCF.evaluate`` does) calls it directly, so both report the same numbers in the same
+    form.
 
     Parameters
     ----------
-    recommended : sequence of sequences of ids, or ndarray of shape (n_users, n_recommended)
-        Each user's recommendations, best first.
-    relevant : sequence of collections of ids
-        Each user's relevant (held-out) items, in the same user order.
-    k : int, default 10
-        Cut-off.
-    reduction : {"mean", "none"}, default "mean"
-        ``"mean"`` returns the average over users, ``"none"`` one value per user.
+    ranks : array-like of int of shape (n_rows,)
+        0-based rank of each row's target (one row per test target, i.e. per user under
+        leave-one-out), ties counted against the target, e.g. from :func:`rank_of_target`.
+    k : int or sequence of int, default (5, 10, 20)
+        Cut-offs; repeated values are reported once.
+    users : array-like of shape (n_rows,), optional
+        The user of each row. Used only with ``per_user=True``, as the ``user_col`` column.
+    per_user : bool, default False
+        ``False`` returns the averages as a dict, ``True`` one row per rank.
+    user_col : str, default "user"
+        Name of the user column of the per-user frame.
 
     Returns
     -------
-    float or ndarray of float64 of shape (n_users,)
+    dict or pandas.DataFrame
+        With ``per_user=False``, a dict with keys ``"hr@{k}"`` for each ``k``, then ``"ndcg@{k}"``,
+        then ``"mrr@{k}"``, each the mean over rows (a float). With ``per_user=True``, a DataFrame
+        with a RangeIndex and columns ``user_col`` (when ``users`` is given), ``"rank"`` and one
+        float column per key of the dict, in the same order; its column means equal the dict's
+        values exactly.
 
     Raises
     ------
     ValueError
-        If ``k`` is not a positive integer, the lengths differ, ``reduction`` is unknown, or there
-        are no users with ``reduction="mean"``.
+        If a rank is negative, ``k`` is not a positive integer or a non-empty sequence of them,
+        ``users`` has a different length, or ``ranks`` is empty with ``per_user=False``.
+    TypeError
+        If ``ranks`` does not hold integers or ``per_user`` is not a bool.
 
     See Also
     --------
-    recall_at_k, map_at_k
+    evaluate : Ranks a scored candidates frame, then calls this function.
+    compare : Paired comparison of two per-user frames.
 
     Examples
     --------
-    >>> precision_at_k([[1, 2, 3], [4, 5, 6]], [{1, 3}, {9}], k=2, reduction="none").tolist()
-    [0.5, 0.0]
+    >>> metrics_from_ranks([0, 3, 12], k=10)  # doctest: +ELLIPSIS
+    {'hr@10': 0.666..., 'ndcg@10': 0.476..., 'mrr@10': 0.416...}
+    >>> metrics_from_ranks([0, 3], k=5, users=["a", "b"], per_user=True)
+      user  rank  hr@5    ndcg@5  mrr@5
+    0    a     0   1.0  1.000000   1.00
+    1    b     3   1.0  0.430677   0.25
     """
-    k = _check_k(k)
-    reduction = _check_reduction(reduction)
-    hits, _ = _hit_matrix(recommended, relevant, k)
-    return _reduce(hits.sum(axis=1) / k, reduction, "recommended")
+    import pandas as pd
 
-
-def recall_at_k(
-    recommended: Any, relevant: Any, k: int = 10, *, reduction: Reduction = "mean"
-) -> Any:
-    """Recall at ``k``: the share of a user's relevant items found in the top ``k``.
-
-    Parameters
-    ----------
-    recommended : sequence of sequences of ids, or ndarray of shape (n_users, n_recommended)
-        Each user's recommendations, best first.
-    relevant : sequence of collections of ids
-        Each user's relevant (held-out) items, in the same user order; none may be empty.
-    k : int, default 10
-        Cut-off.
-    reduction : {"mean", "none"}, default "mean"
-        ``"mean"`` returns the average over users, ``"none"`` one value per user.
-
-    Returns
-    -------
-    float or ndarray of float64 of shape (n_users,)
-
-    Raises
-    ------
-    ValueError
-        If ``k`` is not a positive integer, the lengths differ, a user has no relevant item,
-        ``reduction`` is unknown, or there are no users with ``reduction="mean"``.
-
-    See Also
-    --------
-    precision_at_k, map_at_k
-
-    Examples
-    --------
-    >>> recall_at_k([[1, 2, 3], [4, 5, 6]], [{1, 3}, {9}], k=2, reduction="none").tolist()
-    [0.5, 0.0]
-    """
-    k = _check_k(k)
-    reduction = _check_reduction(reduction)
-    hits, n_relevant = _hit_matrix(recommended, relevant, k)
-    _check_nonempty_relevant(n_relevant, "recall@k")
-    return _reduce(hits.sum(axis=1) / np.maximum(n_relevant, 1), reduction, "recommended")
-
-
-def map_at_k(recommended: Any, relevant: Any, k: int = 10, *, reduction: Reduction = "mean") -> Any:
-    """Mean average precision at ``k``.
-
-    ``AP@k = sum_{i<k} P@(i+1) * rel_i / min(k, |relevant|)`` where ``rel_i`` says whether the
-    item at (0-based) position ``i`` is relevant; a perfect list scores 1.
-
-    Parameters
-    ----------
-    recommended : sequence of sequences of ids, or ndarray of shape (n_users, n_recommended)
-        Each user's recommendations, best first.
-    relevant : sequence of collections of ids
-        Each user's relevant (held-out) items, in the same user order; none may be empty.
-    k : int, default 10
-        Cut-off.
-    reduction : {"mean", "none"}, default "mean"
-        ``"mean"`` returns the mean of AP@k over users, ``"none"`` AP@k per user.
-
-    Returns
-    -------
-    float or ndarray of float64 of shape (n_users,)
-
-    Raises
-    ------
-    ValueError
-        If ``k`` is not a positive integer, the lengths differ, a user has no relevant item,
-        ``reduction`` is unknown, or there are no users with ``reduction="mean"``.
-
-    See Also
-    --------
-    precision_at_k, recall_at_k
-
-    Examples
-    --------
-    >>> map_at_k([[1, 2, 3]], [{1, 3}], k=3)
-    0.8333333333333333
-    """
-    k = _check_k(k)
-    reduction = _check_reduction(reduction)
-    hits, n_relevant = _hit_matrix(recommended, relevant, k)
-    _check_nonempty_relevant(n_relevant, "MAP@k")
-    precision = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
-    ap = (precision * hits).sum(axis=1) / np.maximum(np.minimum(k, n_relevant), 1)
-    return _reduce(ap, reduction, "recommended")
-
-
-def coverage(recommended: Any, catalogue: int | Collection[Hashable]) -> float:
-    """Catalogue coverage: the fraction of catalogue items that appear in at least one list.
-
-    Parameters
-    ----------
-    recommended : sequence of sequences of ids, or ndarray of shape (n_users, n_recommended)
-        Recommendation lists (already cut at ``k``).
-    catalogue : int or collection of ids
-        The catalogue: ``n_items`` (ids are then the indices ``0 .. n_items - 1``) or the ids
-        themselves. Recommended ids outside the catalogue are not counted.
-
-    Returns
-    -------
-    float
-        ``|recommended ids ∩ catalogue| / |catalogue|``, in ``[0, 1]``.
-
-    Raises
-    ------
-    ValueError
-        If the catalogue is empty.
-
-    Examples
-    --------
-    >>> coverage([[0, 1], [1, 2]], 10)
-    0.3
-    >>> coverage([["a", "b"]], {"a", "c", "d", "e"})
-    0.25
-    """
-    if isinstance(catalogue, (bool, np.bool_, str, bytes)) or not isinstance(
-        catalogue, (numbers.Integral, Iterable)
-    ):
-        raise TypeError(
-            f"catalogue must be n_items (an int) or a collection of ids; got {catalogue!r}."
-        )
-    if isinstance(catalogue, numbers.Integral):
-        if catalogue < 1:
+    if not isinstance(per_user, (bool, np.bool_)):
+        raise TypeError(f"per_user must be True or False; got {per_user!r}.")
+    ks = _check_ks(k)
+    r = _check_ranks(ranks)
+    values: dict[str, np.ndarray] = {}
+    for name, fn in _RANK_METRICS:
+        for cut in ks:
+            values[f"{name}@{cut}"] = fn(r, cut, reduction="none")
+    if not per_user:
+        if r.size == 0:
             raise ValueError(
-                f"catalogue must be a positive number of items or a non-empty collection of ids; "
-                f"got {catalogue!r}."
+                "ranks is empty: there are no users to evaluate, so the mean is undefined. Pass "
+                "at least one rank, or per_user=True to get an empty frame."
             )
-        n = int(catalogue)
-        if isinstance(recommended, np.ndarray) and np.issubdtype(recommended.dtype, np.integer):
-            ids = np.unique(recommended)
-            return float(((ids >= 0) & (ids < n)).sum() / n)
-        cat: set[Hashable] | range = range(n)
-    else:
-        cat = set(_ids(catalogue, "catalogue"))
-        if not cat:
+        return {name: float(v.mean()) for name, v in values.items()}
+    columns: dict[str, Any] = {}
+    if users is not None:
+        if user_col == "rank" or user_col in values:
             raise ValueError(
-                "catalogue must be a positive number of items or a non-empty collection of ids; "
-                "got an empty collection."
+                f"user_col must not be 'rank' or a metric name, which are columns of the frame "
+                f"too; got {user_col!r}. Pick another name for the user column."
             )
-    found: set[Hashable] = set()
-    for pos, row in enumerate(_rows(recommended, "recommended")):
-        found.update(_ids(row, f"recommended[{pos}]"))
-    if isinstance(cat, range):
-        n_found = sum(
-            1
-            for x in found
-            if isinstance(x, numbers.Integral) and not isinstance(x, bool) and x in cat
-        )
-    else:
-        n_found = len(found & cat)
-    return float(n_found / len(cat))
+        # a Series or Index keeps its dtype (strings, categories, nullable ints)
+        user_values = users.array if isinstance(users, (pd.Series, pd.Index)) else np.asarray(users)
+        shape = (len(user_values),) if user_values.ndim == 1 else user_values.shape
+        if shape != r.shape:
+            raise ValueError(
+                f"users must be a 1-D array with one user per rank (shape ({r.shape[0]},)); got "
+                f"shape {shape}."
+            )
+        columns[user_col] = user_values
+    columns["rank"] = r
+    columns.update(values)
+    return pd.DataFrame(columns)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,17 +383,6 @@ def _target_mask(values: Any, target_col: str) -> np.ndarray:
         f"column {target_col!r} (target_col) must be boolean-like (True/False or 1/0); got dtype "
         f"{dtype}. Convert it, e.g. frame[{target_col!r}] = frame[{target_col!r}].astype(bool)."
     )
-
-
-def _check_ks(k: Any) -> list[int]:
-    if isinstance(k, (numbers.Integral, np.integer)) and not isinstance(k, (bool, np.bool_)):
-        return [_check_k(k)]
-    if isinstance(k, (str, bytes)) or not isinstance(k, Iterable):
-        raise ValueError(f"k must be a positive integer or a sequence of them; got {k!r}.")
-    ks = [_check_k(v) for v in k]
-    if not ks:
-        raise ValueError("k must be a positive integer or a non-empty sequence of them; got [].")
-    return list(dict.fromkeys(ks))
 
 
 _MAX_SLOTS = 8  # up to this many targets per user, rank by broadcasting (O(n_rows) per slot)
@@ -701,6 +451,7 @@ def evaluate(
     target_col: str = "is_target",
     score_col: str = "score",
     reduction: Reduction = "mean",
+    per_user: bool = False,
 ) -> Any:
     """Hit ratio, NDCG and MRR at each ``k`` from a scored candidates frame.
 
@@ -720,16 +471,23 @@ def evaluate(
     user_col, item_col, target_col, score_col : str
         Column names.
     reduction : {"mean", "none"}, default "mean"
-        ``"mean"`` returns averages over target rows; ``"none"`` a frame with one row per target.
+        ``"mean"`` returns averages over target rows; ``"none"`` a frame with one row per target
+        (the same frame as ``per_user=True``).
+    per_user : bool, default False
+        Return the per-user frame instead of the summary dict: one row per target row, which is
+        one row per user under leave-one-out. Its column means are the summary's values.
 
     Returns
     -------
     dict or pandas.DataFrame
-        With ``reduction="mean"``, a dict with keys ``"hr@{k}"``, ``"ndcg@{k}"`` and ``"mrr@{k}"``
-        for each ``k`` (floats averaged over target rows, which is the per-user average when each
-        user has one target) plus ``"n_users"`` (users with a target) and ``"n_targets"`` (ints).
-        With ``reduction="none"``, a DataFrame indexed like the target rows of ``scored`` with
-        columns ``user_col``, ``item_col``, ``"rank"`` (0-based) and one column per metric.
+        With ``per_user=False`` and ``reduction="mean"``, a dict with keys ``"hr@{k}"`` for each
+        ``k``, then ``"ndcg@{k}"``, then ``"mrr@{k}"`` (floats averaged over target rows, which is
+        the per-user average when each user has one target) plus ``"n_users"`` (users with a
+        target) and ``"n_targets"`` (ints). With ``per_user=True`` (or ``reduction="none"``), a
+        DataFrame indexed like the target rows of ``scored`` with columns ``user_col``,
+        ``item_col``, ``"rank"`` (0-based, ties against the target) and one float column per
+        metric key of the dict; each metric column's mean equals the dict's value exactly. Pass it
+        to :func:`compare` to compare two models user by user.
 
     Raises
     ------
@@ -742,6 +500,8 @@ def evaluate(
     See Also
     --------
     rank_of_target : The same ranking for a dense score matrix.
+    metrics_from_ranks : The metrics from ranks computed elsewhere (full ranking).
+    compare : Paired bootstrap and Wilcoxon comparison of two per-user frames.
     implicit_ncf.sampling.sample_candidates : Builds the candidates frame.
 
     Notes
@@ -760,8 +520,10 @@ def evaluate(
     ... })
     >>> evaluate(scored, k=1)
     {'hr@1': 0.5, 'ndcg@1': 0.5, 'mrr@1': 0.5, 'n_users': 2, 'n_targets': 2}
-    >>> evaluate(scored, k=1, reduction="none")["rank"].tolist()
-    [0, 2]
+    >>> evaluate(scored, k=1, per_user=True)
+       user item  rank  hr@1  ndcg@1  mrr@1
+    0     1    a     0   1.0     1.0    1.0
+    3     2    a     2   0.0     0.0    0.0
     """
     import pandas as pd
 
@@ -772,6 +534,8 @@ def evaluate(
         )
     ks = _check_ks(k)
     reduction = _check_reduction(reduction)
+    if not isinstance(per_user, (bool, np.bool_)):
+        raise TypeError(f"per_user must be True or False; got {per_user!r}.")
     for parameter, column in (
         ("user_col", user_col),
         ("item_col", item_col),
@@ -819,18 +583,15 @@ def evaluate(
             f"scored[{user_col!r}] = scored[{user_col!r}].map(tuple)."
         ) from None
     ranks = _frame_ranks(users, is_target, score)
-
-    metrics: dict[str, np.ndarray] = {}
-    for name, fn in (("hr", hit_ratio_at_k), ("ndcg", ndcg_at_k), ("mrr", mrr_at_k)):
-        for cut in ks:
-            metrics[f"{name}@{cut}"] = fn(ranks, cut, reduction="none")
-    if reduction == "none":
-        targets = scored.loc[is_target, [user_col, item_col]].copy()
-        targets["rank"] = ranks
-        for name, values in metrics.items():
-            targets[name] = values
-        return targets
-    out: dict[str, Any] = {name: float(values.mean()) for name, values in metrics.items()}
+    if per_user or reduction == "none":
+        targets = scored.loc[is_target, [user_col, item_col]]
+        frame = metrics_from_ranks(
+            ranks, ks, users=targets[user_col], per_user=True, user_col=user_col
+        )
+        frame.insert(1, item_col, targets[item_col].array)
+        frame.index = targets.index
+        return frame
+    out: dict[str, Any] = metrics_from_ranks(ranks, ks)
     out["n_users"] = int(np.unique(users[is_target]).size)
     out["n_targets"] = int(ranks.size)
     return out
