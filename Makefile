@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: venv test test-slow demo bench bench-full lint clean
+.PHONY: venv test test-slow demo bench bench-full lint docs doctest clean
 
 venv: $(STAMP)
 
@@ -33,10 +34,24 @@ bench: $(STAMP)
 bench-full: $(STAMP)
 	$(PY) -m bench
 
+# The docs extra (Sphinx, numpydoc, myst-parser, matplotlib), installed once beside dev.
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
+# The docstring examples, run as doctests where they are written.
+doctest: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules implicit_ncf
+
+# The documentation site in docs/_build/html; every Sphinx warning is an error.
+docs: $(DOCS_STAMP) doctest
+	$(PY) -m sphinx -q -W --keep-going -b html docs docs/_build/html
+	@echo "Built docs/_build/html/index.html"
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache docs/_build docs/api
