@@ -87,16 +87,29 @@ def tune(shared: Path, configs: list[dict[str, Any]], out: Path | None) -> None:
         model.fit(tune_train, validation=validation)
         seconds = time.perf_counter() - start
         curve = [
-            (int(r["epoch"]), round(r["val_hr@10"], 4), round(r["val_ndcg@10"], 4))
+            (r["stage"], int(r["epoch"]), round(r["val_hr@10"], 4), round(r["val_ndcg@10"], 4))
             for r in model.history_
         ]
-        best = max(curve, key=lambda row: row[2])
+        last = [row[1:] for row in curve if row[0] == curve[-1][0]]  # the kept stage
+        best = max(last, key=lambda row: row[2])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = model.evaluate(validation, k=10, n_negatives=None)
         print(
             f"{config}  best epoch {best[0]} HR@10 {best[1]:.4f} NDCG@10 {best[2]:.4f}  "
-            f"({seconds:.0f}s)\n  curve (epoch, HR@10, NDCG@10): {curve}",
+            f"full HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
+            f"({seconds:.0f}s)\n  curve (stage, epoch, HR@10, NDCG@10): {curve}",
             flush=True,
         )
-        runs.append({"config": config, "seconds": seconds, "curve": curve, "best": best})
+        runs.append(
+            {
+                "config": config,
+                "seconds": seconds,
+                "curve": curve,
+                "best": best,
+                "full": [full["hr@10"], full["ndcg@10"]],
+            }
+        )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"validation": how, "runs": runs}, indent=1))

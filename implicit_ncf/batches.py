@@ -36,6 +36,7 @@ class _EpochParts(NamedTuple):
     items: np.ndarray  # (m,) their items
     negatives: np.ndarray  # (m * n_negatives,) negative items, n_negatives per positive in turn
     order: np.ndarray  # (m * (1 + n_negatives),) the shuffle of all examples (int32 if it fits)
+    weights: np.ndarray | None = None  # (m,) the positives' loss weights, if weighted
 
 
 class _EpochBatches(torch.utils.data.IterableDataset):
@@ -65,10 +66,12 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         batch_size: int,
         seed: int,
         steps_per_batch: int = 1,
+        weights: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.user_idx = user_idx
         self.item_idx = item_idx
+        self.weights = weights
         self.sampler = sampler
         self.n_negatives = n_negatives
         self.batch_size = batch_size
@@ -98,7 +101,11 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         rows = self._share() * (1 + self.n_negatives)
         return math.ceil(rows / (self.batch_size * self.steps_per_batch))
 
-    def _parts(self, epoch: int) -> _EpochParts:
+    def _shuffled_positives(
+        self, epoch: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        """This rank's share of the epoch's shuffled positives (users, items, weights or
+        None), and the rank."""
         rank, world = self._world()
         n = len(self.user_idx)
         # the same permutation on every rank, then a disjoint share per rank
@@ -107,9 +114,11 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         if world > 1:
             perm = np.resize(perm, share * world)  # pad by wrapping so every rank has `share`
             perm = perm[rank * share : (rank + 1) * share]
-        users = self.user_idx[perm]
-        items = self.item_idx[perm]
-        del perm
+        weights = None if self.weights is None else self.weights[perm]
+        return self.user_idx[perm], self.item_idx[perm], weights, rank
+
+    def _parts(self, epoch: int) -> _EpochParts:
+        users, items, weights, rank = self._shuffled_positives(epoch)
         rng = np.random.default_rng([self.seed, epoch, rank, 1])
         negatives = self.sampler.sample(users, self.n_negatives, random_state=rng).reshape(-1)
         if negatives.size and negatives.max() < 2**31:  # half the memory for large epochs
@@ -119,7 +128,7 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         # fits: half the memory traffic of the int64 permutation
         order = np.arange(total, dtype=np.int32 if total < 2**31 else np.int64)
         rng.shuffle(order)
-        return _EpochParts(users, items, negatives, order)
+        return _EpochParts(users, items, negatives, order, weights)
 
     def _decode(
         self, parts: _EpochParts, start: int, stop: int
@@ -131,7 +140,11 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         neg = np.maximum(o - m, 0)  # position among the negatives (0 for positives, unused)
         users = parts.users[np.where(positive, o, neg // self.n_negatives)]
         items = np.where(positive, parts.items[np.minimum(o, m - 1)], parts.negatives[neg])
-        labels = positive.astype(np.float32)
+        if parts.weights is None:
+            labels = positive.astype(np.float32)
+        else:  # a weighted positive's label is its (positive) weight; negatives stay 0
+            weight = parts.weights[np.minimum(o, m - 1)]
+            labels = np.where(positive, weight, 0.0).astype(np.float32)
         return torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(labels)
 
     def build_epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -175,6 +188,16 @@ class _EpochBatches(torch.utils.data.IterableDataset):
             raise result
         return result  # type: ignore[no-any-return]
 
+    def _epoch_tensors(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This epoch's tensors (built ahead if they were), and the next epoch's build started
+        in a thread when a core is spare and there is a next epoch."""
+        tensors = self._take(epoch)
+        max_epochs = getattr(self.trainer, "max_epochs", None)
+        last = isinstance(max_epochs, int) and 0 <= max_epochs <= epoch + 1
+        if not last and self._spare_core():
+            self._start_ahead(epoch + 1)
+        return tensors
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         epoch = self.epoch
         self.epoch += 1
@@ -184,14 +207,94 @@ class _EpochBatches(torch.utils.data.IterableDataset):
             for start in range(0, len(parts.order), step):
                 yield self._decode(parts, start, start + step)
             return
-        users, items, labels = self._take(epoch)
-        max_epochs = getattr(self.trainer, "max_epochs", None)
-        last = isinstance(max_epochs, int) and 0 <= max_epochs <= epoch + 1
-        if not last and self._spare_core():
-            self._start_ahead(epoch + 1)
+        users, items, labels = self._epoch_tensors(epoch)
         for start in range(0, len(users), step):
             stop = start + step
             yield users[start:stop], items[start:stop], labels[start:stop]
+
+
+class _PositiveBatches(_EpochBatches):
+    """Epochs of shuffled positives with their negatives, for the ranking losses.
+
+    Each optimizer step holds ``batch_size`` positives (not examples) and either
+
+    - ``n_shared=0``: ``n_negatives`` items per positive drawn from the items its user never
+      interacted with, as for :class:`_EpochBatches` (the pairwise BPR loss); yields
+      ``(users, items, negatives)`` with ``negatives`` of shape ``(b, n_negatives)``;
+    - ``n_shared > 0``: ``n_shared`` items drawn uniformly from the whole catalogue, shared by
+      the step's positives (the sampled-softmax loss; the module masks a positive that is drawn
+      among its own negatives); yields ``negatives`` of shape ``(steps, n_shared)``, one row
+      per optimizer step of the batch;
+    - ``n_shared=-1``: no negatives (the full softmax scores the whole catalogue); yields an
+      empty ``(steps, 0)`` tensor.
+
+    The batches of an epoch depend only on ``(seed, epoch, rank)``, and each rank takes its
+    own share of the shuffled positives, as in :class:`_EpochBatches`.
+    """
+
+    def __init__(
+        self,
+        user_idx: np.ndarray,
+        item_idx: np.ndarray,
+        sampler: Any,
+        *,
+        n_negatives: int,
+        batch_size: int,
+        seed: int,
+        n_items: int,
+        n_shared: int = 0,
+        steps_per_batch: int = 1,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(
+            user_idx,
+            item_idx,
+            sampler,
+            n_negatives=n_negatives,
+            batch_size=batch_size,
+            seed=seed,
+            steps_per_batch=steps_per_batch,
+            weights=weights,
+        )
+        self.n_items = n_items
+        self.n_shared = n_shared
+
+    def __len__(self) -> int:
+        return math.ceil(self._share() / (self.batch_size * self.steps_per_batch))
+
+    def build_epoch(self, epoch: int) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        """One epoch's ``(users, items, negatives)`` in training order (see the class notes),
+        and the positives' ``weights`` when weighted."""
+        users, items, weights, rank = self._shuffled_positives(epoch)
+        rng = np.random.default_rng([self.seed, epoch, rank, 2])
+        if self.n_shared == 0:
+            negatives = self.sampler.sample(users, self.n_negatives, random_state=rng)
+        else:
+            n_steps = math.ceil(len(users) / self.batch_size)
+            width = max(0, self.n_shared)
+            negatives = rng.integers(0, self.n_items, size=(n_steps, width))
+        out = (
+            torch.from_numpy(users.astype(np.int64, copy=False)),
+            torch.from_numpy(items.astype(np.int64, copy=False)),
+            torch.from_numpy(negatives.astype(np.int64, copy=False)),
+        )
+        if weights is None:
+            return out
+        return (*out, torch.from_numpy(weights.astype(np.float32, copy=False)))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:  # type: ignore[override]
+        epoch = self.epoch
+        self.epoch += 1
+        tensors: tuple[torch.Tensor, ...] = self._epoch_tensors(epoch)
+        users, items, negatives, weights = tensors[0], tensors[1], tensors[2], tensors[3:]
+        step = self.batch_size * self.steps_per_batch
+        for batch, start in enumerate(range(0, len(users), step)):
+            stop = start + step
+            if self.n_shared == 0:
+                extra = negatives[start:stop]
+            else:
+                extra = negatives[batch * self.steps_per_batch : (batch + 1) * self.steps_per_batch]
+            yield (users[start:stop], items[start:stop], extra, *(w[start:stop] for w in weights))
 
 
 class _TensorBatches(torch.utils.data.IterableDataset):

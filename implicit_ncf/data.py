@@ -285,7 +285,7 @@ def _id_values(ids: Any) -> np.ndarray:
 
 
 class IdEncoder:
-    """Map raw ids (any hashable) to contiguous indices ``0 .. n_ids - 1`` and back.
+    """Map raw ids (any hashable) to contiguous indices, ``0`` to ``n_ids - 1``, and back.
 
     Indices follow the sorted order of the ids (ids of mixed types sort by type name, then text),
     so the encoding does not depend on the row order of the data it was fitted on.
@@ -393,6 +393,72 @@ class IdEncoder:
     def __repr__(self) -> str:
         n = f", n_ids={len(self.classes_)}" if hasattr(self, "classes_") else ""
         return f"IdEncoder({self.name!r}{n})"
+
+
+def pair_weights(
+    interactions: pd.DataFrame,
+    users: IdEncoder,
+    items: IdEncoder,
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    *,
+    weight_col: str,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str = "rating",
+    min_rating: float | None = None,
+) -> np.ndarray:
+    """Loss weight of each (user, item) index pair: ``log1p`` of the summed ``weight_col``
+    strengths of its rows in ``interactions``, scaled to mean 1 over the pairs.
+
+    Rows below ``min_rating`` (when given) do not count, as in :func:`to_implicit`. Used by
+    ``NeuralCF(weight_col=...)``.
+
+    Raises
+    ------
+    ValueError
+        If the column is missing, not numeric, or holds a value that is not positive and finite
+        (the message counts them and shows a few).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"user": [1, 1, 2], "item": [5, 5, 5], "plays": [1, 2, 3]})
+    >>> users, items = IdEncoder().fit([1, 2]), IdEncoder().fit([5])
+    >>> pair_weights(frame, users, items, np.array([0, 1]), np.array([0, 0]), weight_col="plays")
+    array([1., 1.])
+    """
+    column = weight_col
+    if column not in interactions.columns:
+        raise ValueError(
+            f"weight_col={column!r} is not a column of the interactions frame; its columns "
+            f"are {list(interactions.columns)!r}. Pass the name of the strength column, or "
+            "weight_col=None."
+        )
+    values = interactions[column]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise ValueError(
+            f"weight_col={column!r} must hold numeric strengths (counts, ratings, seconds); "
+            f"it has dtype {values.dtype}. Convert it, e.g. frame[{column!r}].astype(float)."
+        )
+    strength = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    keep = np.ones(len(interactions), dtype=bool)
+    if min_rating is not None:
+        keep = interactions[rating_col].to_numpy() >= min_rating
+    bad = keep & ~(np.isfinite(strength) & (strength > 0))
+    if bad.any():
+        raise ValueError(
+            f"weight_col={column!r} must hold positive, finite strengths; {int(bad.sum())} "
+            f"row(s) hold {strength[bad][:5].tolist()!r}. Drop or fix those rows (a zero "
+            "strength is no interaction at all)."
+        )
+    u = users.get_indexer(interactions[user_col].to_numpy())[keep]
+    i = items.get_indexer(interactions[item_col].to_numpy())[keep]
+    n_items = len(items)
+    keys, inverse = np.unique(u.astype(np.int64) * n_items + i, return_inverse=True)
+    totals = np.bincount(inverse, weights=strength[keep], minlength=len(keys))
+    wanted = user_idx.astype(np.int64) * n_items + item_idx
+    weights = np.log1p(totals[np.searchsorted(keys, wanted)])
+    return weights / weights.mean()
 
 
 def interactions_to_csr(

@@ -23,7 +23,7 @@ import torch
 
 from . import batches
 from ._validation import _check_positive_int
-from .data import IdEncoder, check_interactions, interactions_to_csr
+from .data import IdEncoder, check_interactions, interactions_to_csr, pair_weights
 from .popularity import PopularityRecommender
 from .recommender import NotFittedError, UnknownIdWarning, _BaseRecommender
 
@@ -47,6 +47,14 @@ _PER_BATCH_TRAINER_OPTIONS = frozenset(
     }
 )
 _MODELS = ("neumf", "gmf", "mlp", "mf")
+# What tower_params may set for each stage of a pretrained NeuMF (fine-tuning has its own
+# finetune_epochs and finetune_learning_rate).
+_STAGE_PARAMS = ("loss", "n_negatives", "n_sampled", "batch_size", "weight_decay", "lr_decay")
+_TOWER_PARAMS = {
+    "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
+    "mlp": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
+    "neumf": _STAGE_PARAMS,
+}
 # Sampled items each validation target is ranked against (fewer for users with fewer unseen).
 _VALIDATION_NEGATIVES = 99
 
@@ -69,10 +77,21 @@ class NeuralCF(_BaseRecommender):
         MLP tower: ``hidden_layers[0]`` is the concatenated embedding width, then the ReLU layers.
     dropout : float, default 0.0
         Dropout between MLP layers.
+    loss : {"bce", "bpr", "softmax"}, default "bce"
+        Training loss (:mod:`implicit_ncf.losses`): binary cross-entropy over positives and
+        ``n_negatives`` sampled unobserved items each (the NCF paper's); BPR, the pairwise
+        ``-log sigmoid(s(u, i) - s(u, j))`` against ``n_negatives`` sampled unobserved items per
+        positive; or softmax, the cross-entropy of each positive against the whole catalogue
+        when it has at most ``n_sampled`` items, else against ``n_sampled`` items drawn
+        uniformly from the catalogue and shared by the step's positives. The ranking losses
+        (``"bpr"``, ``"softmax"``) target the order of items, which top-k metrics measure.
     n_negatives : int, default 4
-        Negatives sampled per positive each epoch.
+        Negatives sampled per positive each epoch (``"bce"`` and ``"bpr"``).
+    n_sampled : int, default 512
+        Items the sampled softmax ranks each step's positives against (``"softmax"`` only).
     batch_size : int, default 2048
-        Training examples (positives and negatives) per step.
+        Per optimizer step: training examples (positives and negatives) for ``"bce"``,
+        positives for ``"bpr"`` and ``"softmax"``.
     n_epochs : int, default 8
         Maximum number of epochs (of each tower when NeuMF is pretrained).
     learning_rate : float, default 2e-3
@@ -103,6 +122,13 @@ class NeuralCF(_BaseRecommender):
     finetune_learning_rate : float, default 5e-4
         Adam learning rate of NeuMF after pretraining (lower than ``learning_rate``: the
         pretrained towers are already close to a good solution).
+    tower_params : dict or None, default None
+        For a pretrained NeuMF: parameters that differ per stage, keyed ``"gmf"``, ``"mlp"``
+        (the towers' own fits) and ``"neumf"`` (the fine-tuning), each a dict over
+        ``loss``, ``n_negatives``, ``n_sampled``, ``batch_size``, ``weight_decay``,
+        ``lr_decay`` and, for the towers, ``n_epochs`` and ``learning_rate``; e.g.
+        ``{"gmf": {"loss": "softmax"}}`` trains the GMF tower with the softmax loss and the
+        rest with ``loss``. Stages not named use the estimator's own parameters.
     early_stopping : bool, default False
         Hold out each user's latest training interaction (random one without timestamps) as an
         internal validation set carved from the training data, validate HR@10/NDCG@10 every epoch,
@@ -112,6 +138,12 @@ class NeuralCF(_BaseRecommender):
         Epochs without improvement before early stopping.
     min_rating : float or None, default None
         Treat only interactions rated at least this as positives (needs ``rating_col``).
+    weight_col : str or None, default None
+        A column of positive interaction strengths (play counts, ratings, dwell time) that
+        weighs each positive's loss: the strengths of a (user, item) pair's rows are summed,
+        transformed by ``log1p`` (a tenth play counts less than the first) and scaled to mean 1
+        over the training positives, so the learning rate keeps its meaning. Negatives weigh 1.
+        ``None`` weighs every positive alike.
     user_col, item_col, rating_col : str
         Column names of the interactions frames.
     time_col : str or None, default "timestamp"
@@ -122,6 +154,14 @@ class NeuralCF(_BaseRecommender):
         What ``recommend`` does with a user absent from training: raise a ``ValueError`` naming
         it, or give it the most popular items, each scored by its mean predicted probability
         over the training users (the known users' scale; see ``recommend``).
+    fold_in_steps : int, default 6
+        Adam steps that fold users (and, in ``partial_fit``, items) in from their interactions,
+        everything else frozen (``recommend(..., interactions=...)``, ``partial_fit``;
+        :mod:`implicit_ncf.foldin`). With ``fold_in_learning_rate=0.1``, the cheapest setting
+        to reach 95% of a refit's HR@50 on validation users of MovieLens-1M; other data may
+        want more steps at a lower rate (``docs/realtime.md``).
+    fold_in_learning_rate : float, default 0.1
+        Adam learning rate of the fold-in.
     accelerator, devices : str or int
         Passed to the Lightning ``Trainer`` ("auto" uses a GPU when there is one).
     trainer_kwargs : dict or None, default None
@@ -181,7 +221,9 @@ class NeuralCF(_BaseRecommender):
         n_factors: int = 64,
         hidden_layers: Sequence[int] = (128, 64, 32),
         dropout: float = 0.0,
+        loss: str = "bce",
         n_negatives: int = 4,
+        n_sampled: int = 512,
         batch_size: int = 2048,
         n_epochs: int = 8,
         learning_rate: float = 2e-3,
@@ -191,14 +233,18 @@ class NeuralCF(_BaseRecommender):
         pretrain: bool = True,
         finetune_epochs: int = 1,
         finetune_learning_rate: float = 5e-4,
+        tower_params: dict[str, dict[str, Any]] | None = None,
         early_stopping: bool = False,
         patience: int = 3,
         min_rating: float | None = None,
+        weight_col: str | None = None,
         user_col: str = "user",
         item_col: str = "item",
         rating_col: str = "rating",
         time_col: str = "timestamp",
         on_unknown_user: str = "raise",
+        fold_in_steps: int = 6,
+        fold_in_learning_rate: float = 0.1,
         accelerator: str = "auto",
         devices: int | str | Sequence[int] = "auto",
         trainer_kwargs: dict[str, Any] | None = None,
@@ -209,7 +255,9 @@ class NeuralCF(_BaseRecommender):
         self.n_factors = n_factors
         self.hidden_layers = hidden_layers
         self.dropout = dropout
+        self.loss = loss
         self.n_negatives = n_negatives
+        self.n_sampled = n_sampled
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -219,14 +267,18 @@ class NeuralCF(_BaseRecommender):
         self.pretrain = pretrain
         self.finetune_epochs = finetune_epochs
         self.finetune_learning_rate = finetune_learning_rate
+        self.tower_params = tower_params
         self.early_stopping = early_stopping
         self.patience = patience
         self.min_rating = min_rating
+        self.weight_col = weight_col
         self.user_col = user_col
         self.item_col = item_col
         self.rating_col = rating_col
         self.time_col = time_col
         self.on_unknown_user = on_unknown_user
+        self.fold_in_steps = fold_in_steps
+        self.fold_in_learning_rate = fold_in_learning_rate
         self.accelerator = accelerator
         self.devices = devices
         self.trainer_kwargs = trainer_kwargs
@@ -237,9 +289,17 @@ class NeuralCF(_BaseRecommender):
     def _check_params(self) -> None:
         if self.model not in _MODELS:
             raise ValueError(f"model must be one of {list(_MODELS)}; got {self.model!r}.")
+        from .losses import LOSSES
+
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
+            raise ValueError(
+                f"loss must be one of {list(LOSSES)}: 'bce' (the NCF paper's), 'bpr' or "
+                f"'softmax' (ranking losses); got {self.loss!r}."
+            )
         for name in (
             "n_factors",
             "n_negatives",
+            "n_sampled",
             "batch_size",
             "n_epochs",
             "finetune_epochs",
@@ -296,6 +356,12 @@ class NeuralCF(_BaseRecommender):
                 f"optimizer='lazy_adam' cannot be combined with trainer_kwargs {options}: those "
                 "options need Lightning's automatic optimization, which takes one optimizer and "
                 "dense gradients. Drop them, or use optimizer='adam'."
+            )
+        self._check_tower_params()
+        if self.weight_col is not None and not isinstance(self.weight_col, str):
+            raise TypeError(
+                f"weight_col must be a column name (str) or None; got "
+                f"{type(self.weight_col).__name__} {self.weight_col!r}."
             )
         if self.on_unknown_user not in ("raise", "popular"):
             raise ValueError(
@@ -396,6 +462,20 @@ class NeuralCF(_BaseRecommender):
                 items.transform(split.train[self.item_col]),
             )
             train_u, train_i = keep
+        train_w = None
+        if self.weight_col is not None:
+            train_w = pair_weights(
+                interactions,
+                users,
+                items,
+                train_u,
+                train_i,
+                weight_col=str(self.weight_col),
+                user_col=self.user_col,
+                item_col=self.item_col,
+                rating_col=self.rating_col,
+                min_rating=self.min_rating,
+            )
         val_tensors = None
         if val_frame is not None:
             val_tensors = self._validation_tensors(val_frame, users, items, train_u, train_i, seed)
@@ -406,7 +486,14 @@ class NeuralCF(_BaseRecommender):
 
             with _preserve_torch_rng(seed):
                 network = self._train(
-                    users, items, train_u, train_i, val_tensors, seed, model=str(self.model)
+                    users,
+                    items,
+                    train_u,
+                    train_i,
+                    val_tensors,
+                    seed,
+                    model=str(self.model),
+                    weights=train_w,
                 )
             stages = self._stages
         finally:
@@ -478,7 +565,12 @@ class NeuralCF(_BaseRecommender):
         seed: int,
         *,
         model: str,
+        weights: np.ndarray | None = None,
+        network: torch.nn.Module | None = None,
     ) -> torch.nn.Module:
+        """Train a ``model`` network (the given ``network``, else a fresh one) with this
+        estimator's hyperparameters; a pretrained NeuMF trains its towers first, each with
+        its ``tower_params`` (see :meth:`_stage`), then fine-tunes."""
         from .networks import GMF, MLP, NeuMF, set_sparse_embeddings
         from .training import (
             NCFModule,
@@ -487,15 +579,22 @@ class NeuralCF(_BaseRecommender):
             _quiet_lightning,
         )
 
-        network = self._build_network(len(users), len(items), model=model)
-        n_epochs, learning_rate = int(self.n_epochs), float(self.learning_rate)
+        if network is None:
+            network = self._build_network(len(users), len(items), model=model)
         if model == "neumf" and self.pretrain:
-            gmf = self._train(users, items, train_u, train_i, val_tensors, seed, model="gmf")
-            mlp = self._train(users, items, train_u, train_i, val_tensors, seed, model="mlp")
+            args = (users, items, train_u, train_i, val_tensors, seed)
+            gmf = self._stage("gmf")._train(*args, model="gmf", weights=weights)
+            mlp = self._stage("mlp")._train(*args, model="mlp", weights=weights)
             assert isinstance(network, NeuMF) and isinstance(gmf, GMF) and isinstance(mlp, MLP)
             network.load_pretrained(gmf, mlp)
-            n_epochs = int(self.finetune_epochs)
-            learning_rate = float(self.finetune_learning_rate)
+            finetune = self._stage(
+                "neumf",
+                n_epochs=self.finetune_epochs,
+                learning_rate=self.finetune_learning_rate,
+                pretrain=False,
+            )
+            return finetune._train(*args, model="neumf", weights=weights, network=network)
+        n_epochs, learning_rate = int(self.n_epochs), float(self.learning_rate)
         if isinstance(network, NeuMF):
             # The towers' own output layers only hold pretrained weights and get no gradient;
             # freeze them so that DDP, which needs a gradient for every trainable parameter,
@@ -512,6 +611,8 @@ class NeuralCF(_BaseRecommender):
             # unless a Trainer option needs Lightning's automatic optimization
             step_batch_size=None if self._per_batch_options() else int(self.batch_size),
             optimizer=str(self.optimizer),
+            loss=str(self.loss),
+            weighted=weights is not None,
         )
         seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
         full = np.flatnonzero(np.diff(seen_train.indptr) >= len(items))
@@ -524,6 +625,7 @@ class NeuralCF(_BaseRecommender):
                 stacklevel=4,
             )
             train_u, train_i = train_u[keep], train_i[keep]
+            weights = None if weights is None else weights[keep]
             if not len(train_u):
                 raise ValueError(
                     "every user interacted with every item: implicit feedback training needs "
@@ -531,14 +633,14 @@ class NeuralCF(_BaseRecommender):
                 )
         from .sampling import NegativeSampler
 
-        train_data = batches._EpochBatches(
+        train_data = self._training_batches(
             train_u,
             train_i,
             NegativeSampler(seen_train),
-            n_negatives=int(self.n_negatives),
-            batch_size=int(self.batch_size),
-            seed=seed,
-            steps_per_batch=steps_per_batch,
+            len(items),
+            seed,
+            steps_per_batch,
+            weights,
         )
         loader = torch.utils.data.DataLoader(train_data, batch_size=None)
         val_loader = None
@@ -561,6 +663,71 @@ class NeuralCF(_BaseRecommender):
             network.load_state_dict(history.best_state)
         self._stages.append((model, history.history, history.best_epoch))
         return network
+
+    def _check_tower_params(self) -> None:
+        towers = self.tower_params
+        if towers is None:
+            return
+        if not isinstance(towers, dict) or set(towers) - set(_TOWER_PARAMS):
+            raise ValueError(
+                f"tower_params must be None or a dict keyed by 'gmf', 'mlp' and/or 'neumf', each "
+                f"a dict of parameters; got {towers!r}."
+            )
+        for name, params in towers.items():
+            allowed = _TOWER_PARAMS[name]
+            if not isinstance(params, dict) or set(params) - set(allowed):
+                raise ValueError(
+                    f"tower_params[{name!r}] must be a dict over {sorted(allowed)}; got {params!r}."
+                )
+            try:
+                type(self)(**{**self.get_params(), **params, "tower_params": None})._check_params()
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"tower_params[{name!r}]: {exc}") from None
+
+    def _stage(self, name: str, **fixed: Any) -> NeuralCF:
+        """The estimator that trains stage ``name`` of a pretrained NeuMF: ``self`` with
+        ``fixed`` and then ``tower_params[name]`` applied (``self`` when neither changes
+        anything); it records its history in this fit's stages."""
+        overrides = {**fixed, **dict((self.tower_params or {}).get(name, {}))}
+        if not overrides:
+            return self
+        stage = type(self)(**{**self.get_params(), **overrides})
+        stage._stages = self._stages
+        return stage
+
+    def _training_batches(
+        self,
+        train_u: np.ndarray,
+        train_i: np.ndarray,
+        sampler: Any,
+        n_items: int,
+        seed: int,
+        steps_per_batch: int,
+        weights: np.ndarray | None = None,
+    ) -> batches._EpochBatches:
+        """The training set of this estimator's loss (see :mod:`implicit_ncf.batches`)."""
+        common: dict[str, Any] = {
+            "n_negatives": int(self.n_negatives),
+            "batch_size": int(self.batch_size),
+            "seed": seed,
+            "steps_per_batch": steps_per_batch,
+            "weights": weights,
+        }
+        if self.loss == "bce":
+            return batches._EpochBatches(train_u, train_i, sampler, **common)
+        n_shared = 0
+        if self.loss == "softmax":
+            n_shared = -1 if n_items <= int(self.n_sampled) else int(self.n_sampled)
+            if n_shared == -1 and self.optimizer == "lazy_adam":
+                raise ValueError(
+                    f"optimizer='lazy_adam' with loss='softmax' over a catalogue of {n_items} "
+                    f"items (at most n_sampled={self.n_sampled}, so the full softmax) is not "
+                    "supported: the full softmax gives every item row a gradient. Use "
+                    f"optimizer='adam', or n_sampled < {n_items} for the sampled softmax."
+                )
+        return batches._PositiveBatches(
+            train_u, train_i, sampler, n_items=n_items, n_shared=n_shared, **common
+        )
 
     def _build_network(self, n_users: int, n_items: int, *, model: str | None = None) -> Any:
         """A fresh network of this estimator's hyperparameters (``model`` overrides the kind)."""
@@ -616,17 +783,35 @@ class NeuralCF(_BaseRecommender):
         return bool(set(self.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS)
 
     def _build_trainer(self, callbacks: list[Any], n_epochs: int) -> Any:
-        """The only place in the library that builds a Lightning Trainer."""
+        """The only place in the library that builds a Lightning Trainer.
+
+        Called inside ``training._quiet_lightning``. With ``verbose``: Lightning's progress bar
+        (one per fit, so one per stage of a pretrained NeuMF) when standard output is a terminal
+        or a notebook, and otherwise none, the ``History`` callback writing one line per epoch
+        instead (a carriage-return bar in a log file is thousands of updates). Lightning's own
+        info lines (device banner, model summary, logger tips) stay hidden unless the user
+        configured the Trainer through ``trainer_kwargs``, whose options also win over these.
+        """
+        import sys
+
         import pytorch_lightning as pl
 
+        from .training import History, _quiet_lightning
+
+        verbose = bool(self.verbose)
+        stdout = sys.stdout
+        interactive = bool(getattr(stdout, "isatty", lambda: False)()) or type(
+            stdout
+        ).__module__.startswith("ipykernel")
+        user_trainer = bool(self.trainer_kwargs)
         kwargs: dict[str, Any] = {
             "max_epochs": n_epochs,
             "accelerator": self.accelerator,
             "devices": self.devices,
             "logger": False,
             "enable_checkpointing": False,
-            "enable_progress_bar": bool(self.verbose),
-            "enable_model_summary": bool(self.verbose),
+            "enable_progress_bar": verbose and interactive,
+            "enable_model_summary": verbose and user_trainer,
             "num_sanity_val_steps": 0,
             "deterministic": None,  # leave torch.use_deterministic_algorithms as the user set it
         }
@@ -636,8 +821,12 @@ class NeuralCF(_BaseRecommender):
             user_callbacks = [user_callbacks]
         kwargs.update(extra)
         kwargs["callbacks"] = [*callbacks, *user_callbacks]
+        for callback in callbacks:
+            if isinstance(callback, History):
+                callback.lightning_info = user_trainer
         try:
-            return pl.Trainer(**kwargs)
+            with _quiet_lightning(verbose, lightning_info=user_trainer):
+                return pl.Trainer(**kwargs)
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"could not build the Lightning Trainer from accelerator={self.accelerator!r}, "
@@ -672,6 +861,102 @@ class NeuralCF(_BaseRecommender):
 
     def _to_output_score(self, scores: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-scores))
+
+    # -- real time: fold-in, partial_fit, similarity ----------------------------------------------
+    def _fold_options(self, *salt: int) -> dict[str, Any]:
+        """Fold-in settings of this model (:mod:`implicit_ncf.foldin`), checked; seeded by
+        ``random_state`` and ``salt`` (a fresh seed when ``random_state`` is None)."""
+        _check_positive_int(self.fold_in_steps, "fold_in_steps")
+        lr = self.fold_in_learning_rate
+        if (
+            isinstance(lr, bool)
+            or not isinstance(lr, int | float | np.floating)
+            or not (math.isfinite(lr) and lr > 0)
+        ):
+            raise ValueError(
+                f"fold_in_learning_rate must be a positive number; got {lr!r}. Pass e.g. "
+                "fold_in_learning_rate=0.1."
+            )
+        seed = None
+        if self.random_state is not None:
+            seed = np.random.default_rng(np.random.SeedSequence([int(self.random_state), *salt]))
+        return {
+            "n_negatives": int(self.n_negatives),
+            "weight_decay": float(self.weight_decay),
+            "loss": str(self.loss),
+            "n_steps": int(self.fold_in_steps),
+            "learning_rate": float(lr),
+            "random_state": seed,
+        }
+
+    def _score_folded(self, base_idx: np.ndarray, positives: Any) -> torch.Tensor:
+        from . import foldin
+
+        network = self.network_
+        init = foldin.stack_init(
+            foldin.current_rows(network, "user", base_idx[base_idx >= 0]),
+            base_idx,
+            foldin.start_rows(network, "user", self.n_users_),
+        )
+        parts = foldin.network_parts(network)
+        folded = foldin.fold_in(parts, positives, init=init, **self._fold_options())
+        with torch.inference_mode():
+            return foldin.score_users(parts, folded.vectors)
+
+    def partial_fit(self, interactions: pd.DataFrame, y: None = None) -> NeuralCF:
+        """Add new interactions to the fitted model without a refit; returns ``self``.
+
+        Users and items new to the model are added (after the existing indices); the users
+        with new interactions get vectors folded in from all their interactions and new items
+        from all their users, the rest of the network frozen (the procedure of
+        ``recommend(..., interactions=...)``; :func:`implicit_ncf.foldin.update_network`).
+        The seen items, item popularity and model file include the new data.
+
+        Parameters
+        ----------
+        interactions : pandas.DataFrame
+            New interactions, with the columns of the training frame; pairs the model already
+            has are kept once.
+        y : None
+            Ignored (scikit-learn's convention).
+
+        Returns
+        -------
+        NeuralCF
+            The updated estimator. If it fails, the estimator keeps its previous state.
+
+        Notes
+        -----
+        It does not retrain the shared layers nor the vectors of the items the model already
+        had, so what the network learned about items drifts from the data as new interactions
+        pile up; refit when they are a sizeable share of the data or when quality on recent
+        interactions drops (``docs/realtime.md`` measures the drift on MovieLens-1M). Not safe
+        to call while other threads call ``recommend`` on the same instance (it swaps the
+        fitted state at the end).
+        """
+        self._check_fitted()
+        from . import foldin
+
+        grown = self._grow_catalogue(self._prepare(interactions))
+        network = foldin.update_network(
+            self.network_,
+            self._build_network(len(grown.users), len(grown.items)),
+            grown.seen,
+            grown.added,
+            n_old_users=self.n_users_,
+            n_old_items=self.n_items_,
+            **self._fold_options(self.n_users_, self.n_items_, int(self.seen_.nnz)),
+        )
+        self.user_encoder_, self.item_encoder_ = grown.users, grown.items
+        self.seen_, self.item_popularity_ = grown.seen, grown.popularity
+        self.network_ = network
+        return self
+
+    def _similarity_space(self, side: str) -> torch.Tensor:
+        """See :mod:`implicit_ncf.similarity` for the space of each network."""
+        from .similarity import embedding_space
+
+        return embedding_space(self.network_, side)
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:

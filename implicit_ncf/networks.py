@@ -1,4 +1,4 @@
-"""Neural Collaborative Filtering networks: plain ``nn.Module``s, no Lightning.
+"""Neural Collaborative Filtering networks: plain ``nn.Module`` subclasses, no Lightning.
 
 The networks (:class:`MF`, :class:`GMF`, :class:`MLP`, :class:`NeuMF`) map (user index, item
 index) pairs to logits, after He et al., *Neural Collaborative Filtering*, WWW 2017. Each also
@@ -78,6 +78,15 @@ class MF(nn.Module):
             self.item_embedding.weight.T,
         )
 
+    def score_candidates(self, users: Tensor, items: Tensor) -> Tensor:
+        """Logits of every (user, item) in ``users x items``: shape (len(users), len(items)).
+
+        The same logits as ``forward`` on every pair, as one matrix product (differentiable:
+        the sampled-softmax loss scores each user against shared negatives with it).
+        """
+        p, q = self.user_embedding(users), self.item_embedding(items)
+        return torch.addmm((self.item_bias(items).squeeze(-1) + self.bias).unsqueeze(0), p, q.T)
+
 
 class GMF(nn.Module):
     """Generalised Matrix Factorisation: ``h^T (p_u * q_i)`` with a learned output layer."""
@@ -105,6 +114,11 @@ class GMF(nn.Module):
     def score_all(self, users: Tensor) -> Tensor:
         p = self.user_embedding(users) * self.output.weight  # (B, f): fold h into the user side
         return torch.addmm(self.output.bias.unsqueeze(0), p, self.item_embedding.weight.T)
+
+    def score_candidates(self, users: Tensor, items: Tensor) -> Tensor:
+        """Logits of every (user, item) in ``users x items`` (see :meth:`MF.score_candidates`)."""
+        p = self.user_embedding(users) * self.output.weight
+        return torch.addmm(self.output.bias.unsqueeze(0), p, self.item_embedding(items).T)
 
 
 class MLP(nn.Module):
@@ -237,6 +251,11 @@ class MLP(nn.Module):
         ]
         return torch.cat(parts) if parts else torch.empty((0, self.n_items), device=users.device)
 
+    def score_candidates(self, users: Tensor, items: Tensor) -> Tensor:
+        """Logits of every (user, item) in ``users x items`` (see :meth:`MF.score_candidates`),
+        through the split first layer of :meth:`features_all`."""
+        return self.output(self.features_all(users, items)).squeeze(-1)
+
 
 class NeuMF(nn.Module):
     """Neural Matrix Factorisation: a GMF tower and an MLP tower with separate embeddings, their
@@ -281,6 +300,17 @@ class NeuMF(nn.Module):
         for s in range(0, len(users), step):
             gmf[s : s + step] += self.mlp.features_all(users[s : s + step], items) @ w_mlp
         return gmf
+
+    def score_candidates(self, users: Tensor, items: Tensor) -> Tensor:
+        """Logits of every (user, item) in ``users x items`` (see :meth:`MF.score_candidates`)."""
+        f = self.gmf.n_factors
+        w_gmf, w_mlp = self.output.weight[0, :f], self.output.weight[0, f:]
+        gmf = torch.addmm(
+            self.output.bias.unsqueeze(0),
+            self.gmf.user_embedding(users) * w_gmf,
+            self.gmf.item_embedding(items).T,
+        )
+        return gmf + self.mlp.features_all(users, items) @ w_mlp
 
     @torch.no_grad()
     def load_pretrained(self, gmf: GMF, mlp: MLP, alpha: float = 0.5) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,10 +19,15 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from ._validation import _as_id_list, _check_ks, _check_positive_int, _object_array
-from .data import IdEncoder, check_interactions, interactions_to_csr, to_implicit
-from .metrics import evaluate as evaluate_scored
-from .sampling import sample_candidates
+from ._validation import _as_id_list, _check_positive_int, _object_array
+from .data import (
+    IdEncoder,
+    _sorted_unique,
+    check_interactions,
+    interactions_to_csr,
+    to_implicit,
+)
+from .evaluation import UnknownIdWarning, _Evaluation
 
 __all__ = ["NotFittedError", "UnknownIdWarning"]
 
@@ -32,8 +36,18 @@ class NotFittedError(ValueError, AttributeError):
     """Raised when a recommender is used before ``fit`` (same bases as scikit-learn's)."""
 
 
-class UnknownIdWarning(UserWarning):
-    """Rows with users or items unknown to the model were set aside (and counted)."""
+class _FoldRequest(NamedTuple):
+    row_of_id: np.ndarray  # fold-in row of each requested id, -1 when it is not folded in
+    base_idx: np.ndarray  # user index of each fold-in row, -1 for users unknown to the model
+    positives: sp.csr_matrix  # (n_rows, n_items): training history plus the new interactions
+
+
+class _Grown(NamedTuple):
+    users: IdEncoder
+    items: IdEncoder
+    seen: sp.csr_matrix
+    popularity: np.ndarray
+    added: sp.csr_matrix  # the pairs new to the model (n_users, n_items)
 
 
 class _Catalogue(NamedTuple):
@@ -50,7 +64,7 @@ class _Catalogue(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-class _BaseRecommender:
+class _BaseRecommender(_Evaluation):
     """get_params / set_params / repr and the recommend / score / evaluate machinery.
 
     Subclasses implement ``fit`` and two scoring primitives over contiguous indices:
@@ -173,6 +187,36 @@ class _BaseRecommender:
         popularity = np.bincount(i, minlength=len(items)).astype(np.int64)
         return _Catalogue(users, items, seen, popularity, u, i)
 
+    def _grow_catalogue(self, positives: pd.DataFrame) -> _Grown:
+        """The catalogue after adding a frame of new positives (``partial_fit``).
+
+        Ids new to the model get the next indices, after the existing ones (so every existing
+        index, embedding row and seen-matrix row keeps its meaning); the seen matrix and the
+        item popularity gain the pairs that are new. Nothing is assigned to ``self``.
+        """
+        users = _grow_encoder(self.user_encoder_, positives[self.user_col].to_numpy())
+        items = _grow_encoder(self.item_encoder_, positives[self.item_col].to_numpy())
+        u = users.transform(positives[self.user_col].to_numpy())
+        i = items.transform(positives[self.item_col].to_numpy())
+        n_users, n_items = len(users), len(items)
+        old = self.seen_
+        indptr = np.concatenate(
+            [old.indptr, np.full(n_users - old.shape[0], old.indptr[-1], dtype=old.indptr.dtype)]
+        )
+        old = sp.csr_matrix((old.data, old.indices, indptr), shape=(n_users, n_items))
+        incoming = interactions_to_csr(u, i, n_users, n_items)
+        added = incoming - incoming.multiply(old)
+        added = sp.csr_matrix(added)
+        added.eliminate_zeros()
+        added.sort_indices()
+        seen = sp.csr_matrix(old + added)
+        seen.data[:] = 1.0
+        seen.sort_indices()
+        popularity = np.concatenate(
+            [self.item_popularity_, np.zeros(n_items - len(self.item_popularity_), np.int64)]
+        ) + np.bincount(added.indices, minlength=n_items).astype(np.int64)
+        return _Grown(users, items, seen, popularity, added)
+
     # -- scoring primitives (subclasses) --------------------------------------------------------
     def _score_pairs(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -215,6 +259,9 @@ class _BaseRecommender:
         user: Any,
         k: int = 10,
         *,
+        interactions: pd.DataFrame | None = None,
+        items: Any = None,
+        exclude_items: Any = None,
         exclude_seen: bool = True,
         batch_size: int = 1024,
     ) -> pd.DataFrame:
@@ -227,12 +274,26 @@ class _BaseRecommender:
             tuple, set, range, generator, array, Series, Index), read once. A tuple is several
             ids; pass one tuple id inside a list, ``[(1, 2)]``.
         k : int, default 10
-            Number of items per user. When fewer than ``k`` items are left after excluding the
-            user's training items, all of them are returned.
+            Number of items per user. When fewer than ``k`` items are left after the
+            exclusions, all of them are returned.
+        interactions : pandas.DataFrame or None, default None
+            Recent interactions of the requested users, with the columns of the training frame
+            (``user_col``, ``item_col``; ``rating_col`` when ``min_rating`` is set). Each user
+            with rows here is represented from them for this call only (fold-in, see Notes):
+            a user unknown to the model from these rows alone, a known user from the training
+            history plus these. The model does not change. A frame with no rows changes
+            nothing. Rows of users not in ``user`` raise a ``ValueError``; rows whose item is
+            unknown to the model cannot be represented and are left out with an
+            :class:`UnknownIdWarning` that counts them (``partial_fit`` adds new items).
+        items : iterable of item ids or None, default None
+            Rank only these items (a whitelist of raw ids); ``None`` ranks the whole catalogue.
+        exclude_items : iterable of item ids or None, default None
+            Never return these items. Combines with ``items`` and ``exclude_seen``.
         exclude_seen : bool, default True
-            Leave out the items the user interacted with in the training data.
+            Leave out the items the user interacted with: in the training data and in
+            ``interactions``.
         batch_size : int, default 1024
-            Users scored per block (full catalogue per user).
+            Users scored (and folded in) per block (full catalogue per user).
 
         Returns
         -------
@@ -243,8 +304,10 @@ class _BaseRecommender:
         Raises
         ------
         ValueError
-            For an unknown user, unless ``on_unknown_user="popular"``, which gives that user the
-            most popular items.
+            For an unknown user without rows in ``interactions``, unless
+            ``on_unknown_user="popular"``, which gives that user the most popular items; for
+            ids in ``items`` or ``exclude_items`` that are not in the catalogue; for rows of
+            ``interactions`` whose user was not requested. The message names the ids.
 
         Notes
         -----
@@ -252,6 +315,12 @@ class _BaseRecommender:
         probability; popularity: the training count). An unknown user's popular items are
         scored by their mean output over the training users (over 1,024 of them, evenly spaced,
         when there are more), the score expected for a user drawn from the training population.
+
+        Fold-in (``NeuralCF``) optimises fresh user vectors with the items and layers frozen,
+        on the training loss with freshly sampled negatives (:mod:`implicit_ncf.foldin`,
+        ``docs/realtime.md``); it is deterministic when the model's ``random_state`` is an int.
+        The popularity baseline's scores ignore the user: its ``interactions`` only add to the
+        items excluded as seen.
         """
         self._check_fitted()
         k = _check_positive_int(k, "k")  # type: ignore[assignment]
@@ -262,36 +331,63 @@ class _BaseRecommender:
                 f"{exclude_seen!r}."
             )
         ids, single = _as_id_list(user)
-        u = self.user_encoder_.get_indexer(_object_array(ids))
-        unknown = u < 0
+        id_array = _object_array(ids)
+        u = self.user_encoder_.get_indexer(id_array)
+        allowed = self._allowed_items(items, exclude_items)
+        fold = None if interactions is None else self._fold_request(interactions, id_array, u)
+        fold_row = fold.row_of_id if fold is not None else np.full(len(ids), -1, dtype=np.int64)
+        unknown = (u < 0) & (fold_row < 0)
         if unknown.any() and self.on_unknown_user != "popular":
-            missing = list(dict.fromkeys(_object_array(ids)[unknown].tolist()))
+            missing = list(dict.fromkeys(id_array[unknown].tolist()))
             raise ValueError(
                 f"unknown user id(s) {missing[:5]!r}{' ...' if len(missing) > 5 else ''}: not in "
-                f"the training data. Pass on_unknown_user='popular' to the constructor to "
-                f"recommend popular items to unknown users."
+                f"the training data. Pass their interactions with interactions=<frame> to fold "
+                f"them in, or on_unknown_user='popular' to the constructor to recommend popular "
+                f"items to unknown users."
             )
         n_items = self.n_items_
         k_eff = min(k, n_items)
-        top_items = np.empty((len(ids), k_eff), dtype=np.int64)
+        top_items = np.zeros((len(ids), k_eff), dtype=np.int64)
         top_scores = np.full((len(ids), k_eff), -np.inf, dtype=np.float64)
-        known_rows = np.flatnonzero(~unknown)
+        blocked = None if allowed is None else torch.from_numpy(~allowed)
+        known_rows = np.flatnonzero((u >= 0) & (fold_row < 0))
         with torch.inference_mode():
             for start in range(0, len(known_rows), batch_size):
                 rows = known_rows[start : start + batch_size]
                 scores = self._score_users(u[rows]).float()
                 if exclude_seen:
                     _mask_seen(scores, self.seen_, u[rows])
+                if blocked is not None:
+                    scores[:, blocked] = -torch.inf
                 values, idx = torch.topk(scores, k_eff, dim=1)
                 top_items[rows] = idx.numpy()
                 top_scores[rows] = values.double().numpy()
+        if fold is not None:
+            n_fold = len(fold.base_idx)
+            for start in range(0, n_fold, batch_size):
+                block = np.arange(start, min(start + batch_size, n_fold))
+                positives = fold.positives[block]
+                scores = self._score_folded(fold.base_idx[block], positives).float()
+                with torch.inference_mode():
+                    if exclude_seen:
+                        _mask_seen(scores, positives, np.arange(len(block)))
+                    if blocked is not None:
+                        scores[:, blocked] = -torch.inf
+                    values, idx = torch.topk(scores, k_eff, dim=1)
+                rows = np.flatnonzero((fold_row >= start) & (fold_row < start + len(block)))
+                top_items[rows] = idx.numpy()[fold_row[rows] - start]
+                top_scores[rows] = values.double().numpy()[fold_row[rows] - start]
         keep = np.isfinite(top_scores)
         output = self._to_output_score(np.where(keep, top_scores, 0.0))
         if unknown.any():
-            order = np.argsort(-self.item_popularity_, kind="stable")[:k_eff]
-            top_items[unknown] = order
-            output[unknown] = self._unknown_user_scores(order)
-            keep[unknown] = True
+            popularity = self.item_popularity_.astype(np.float64)
+            order = np.argsort(-popularity, kind="stable")
+            if allowed is not None:
+                order = order[allowed[order]]
+            order = order[:k_eff]
+            top_items[unknown, : len(order)] = order
+            output[unknown, : len(order)] = self._unknown_user_scores(order)
+            keep[unknown] = np.arange(k_eff) < len(order)
         n_per_user = keep.sum(1)
         frame = pd.DataFrame(
             {
@@ -301,8 +397,188 @@ class _BaseRecommender:
         )
         if single:
             return frame
-        frame.insert(0, "user", np.repeat(_object_array(ids), n_per_user))
+        frame.insert(0, "user", np.repeat(id_array, n_per_user))
         frame["user"] = frame["user"].infer_objects()
+        return frame
+
+    def _allowed_items(self, items: Any, exclude_items: Any) -> np.ndarray | None:
+        """Boolean mask of the items ``recommend`` may return (None: every item)."""
+        allowed = None
+        for parameter, ids in (("items", items), ("exclude_items", exclude_items)):
+            if ids is None:
+                continue
+            values, _ = _as_id_list(ids, parameter)
+            idx = self.item_encoder_.get_indexer(_object_array(values))
+            if (idx < 0).any():
+                missing = list(dict.fromkeys(_object_array(values)[idx < 0].tolist()))
+                raise ValueError(
+                    f"{parameter} holds item id(s) {missing[:5]!r}"
+                    f"{' ...' if len(missing) > 5 else ''} ({len(missing)} in all) that are not "
+                    f"in the model's catalogue (item_encoder_.classes_). Drop them, or add them "
+                    f"to the model with partial_fit."
+                )
+            if allowed is None:
+                allowed = np.full(self.n_items_, parameter == "exclude_items")
+            allowed[idx] = parameter == "items"
+        return allowed
+
+    def _fold_request(
+        self, interactions: pd.DataFrame, id_array: np.ndarray, u: np.ndarray
+    ) -> _FoldRequest | None:
+        """The users of a ``recommend`` call to fold in, and the positives of each.
+
+        Returns None when nothing changes (no usable row, or only pairs the users already had
+        in training). Otherwise ``row_of_id`` maps each requested id to its fold-in row (or -1),
+        ``base_idx`` gives each row's user index (-1: unknown to the model), and ``positives``
+        is the (n_rows, n_items) matrix of the training history plus the new interactions.
+        """
+        rating_col = self.rating_col if self.min_rating is not None else None
+        check_interactions(
+            interactions,
+            user_col=self.user_col,
+            item_col=self.item_col,
+            rating_col=rating_col,
+            allow_empty=True,
+            parameter="interactions",
+        )
+        if rating_col is not None:
+            interactions = interactions.loc[interactions[rating_col].to_numpy() >= self.min_rating]
+        if not len(interactions):
+            return None
+        positives = to_implicit(interactions, user_col=self.user_col, item_col=self.item_col)
+        requested = pd.Index(pd.unique(id_array))
+        raw_users = positives[self.user_col].to_numpy()
+        position = requested.get_indexer(raw_users)
+        if (position < 0).any():
+            extra = list(dict.fromkeys(raw_users[position < 0].tolist()))
+            raise ValueError(
+                f"interactions holds rows of user id(s) {extra[:5]!r}"
+                f"{' ...' if len(extra) > 5 else ''} that were not requested (user=...). Pass "
+                f"only the rows of the requested users, or add those users to user."
+            )
+        raw_items = positives[self.item_col].to_numpy()
+        item_idx = self.item_encoder_.get_indexer(raw_items)
+        if (item_idx < 0).any():
+            missing = list(dict.fromkeys(raw_items[item_idx < 0].tolist()))
+            warnings.warn(
+                f"{int((item_idx < 0).sum())} row(s) of interactions have item id(s) unknown to "
+                f"the model ({missing[:5]!r}{' ...' if len(missing) > 5 else ''}); they are "
+                f"left out of the fold-in, since the model has no vector for them. partial_fit "
+                f"adds new items to the model.",
+                UnknownIdWarning,
+                stacklevel=3,
+            )
+        known = item_idx >= 0
+        position, item_idx = position[known], item_idx[known]
+        base = self.user_encoder_.get_indexer(requested.to_numpy())
+        new_pair = np.ones(len(position), dtype=bool)
+        trained = base[position] >= 0
+        if trained.any():
+            seen = self.seen_[base[position[trained]], item_idx[trained]]
+            new_pair[trained] = np.asarray(seen).ravel() == 0
+        if not new_pair.any():
+            return None
+        fold_users = np.unique(position[new_pair])
+        row_of_requested = np.full(len(requested), -1, dtype=np.int64)
+        row_of_requested[fold_users] = np.arange(len(fold_users))
+        base_idx = base[fold_users]
+        keep = row_of_requested[position] >= 0
+        new = interactions_to_csr(
+            row_of_requested[position[keep]], item_idx[keep], len(fold_users), self.n_items_
+        )
+        history = self.seen_[np.maximum(base_idx, 0)]
+        history = sp.diags((base_idx >= 0).astype(np.float32)) @ history
+        merged = sp.csr_matrix(new + history)
+        merged.data[:] = 1.0
+        merged.eliminate_zeros()
+        merged.sort_indices()
+        row_of_id = row_of_requested[requested.get_indexer(id_array)]
+        return _FoldRequest(row_of_id, base_idx, merged)
+
+    def _score_folded(self, base_idx: np.ndarray, positives: sp.csr_matrix) -> torch.Tensor:
+        """Scores of the whole catalogue for users represented from ``positives`` (fold-in).
+
+        ``positives`` has one row per user (training history and new interactions), and
+        ``base_idx`` each row's user index (-1: unknown to the model).
+        """
+        raise NotImplementedError
+
+    # -- similarity -------------------------------------------------------------------------------
+    def similar_items(self, item: Any, k: int = 10) -> pd.DataFrame:
+        """The ``k`` items nearest to ``item`` in the model's learned item space (cosine).
+
+        Parameters
+        ----------
+        item : hashable or iterable of hashables
+            A raw item id, or several (read as ``user`` is by :meth:`recommend`).
+        k : int, default 10
+            Neighbours per query; all other items when the catalogue has fewer.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item`` and ``score`` (the cosine similarity), best first, the query item
+            itself left out; with a leading ``query_item`` column for a list of ids.
+
+        Raises
+        ------
+        ValueError
+            For an id that is not in the catalogue (the message names it).
+        TypeError
+            For a model without a learned item space (the popularity baseline).
+        """
+        return self._similar("item", item, k)
+
+    def similar_users(self, user: Any, k: int = 10) -> pd.DataFrame:
+        """The ``k`` users nearest to ``user`` in the model's learned user space (cosine).
+
+        As :meth:`similar_items`, with columns ``user`` and ``score`` (and ``query_user`` for a
+        list of ids).
+        """
+        return self._similar("user", user, k)
+
+    def _similarity_space(self, side: str) -> torch.Tensor:
+        """Unit-norm vectors of every user or item, the space of ``similar_users`` /
+        ``similar_items``. Models without one (whose scores do not come from learned vectors)
+        raise the ``TypeError`` below."""
+        raise TypeError(
+            f"{type(self).__name__} has no learned {side} space: its scores do not come from "
+            f"{side} vectors, so it cannot rank {side}s by similarity. Use a model with "
+            f"embeddings, e.g. NeuralCF(model='mf').fit(...).similar_{side}s(...)."
+        )
+
+    def _similar(self, side: str, query: Any, k: int) -> pd.DataFrame:
+        self._check_fitted()
+        k = _check_positive_int(k, "k")  # type: ignore[assignment]
+        ids, single = _as_id_list(query, side)
+        id_array = _object_array(ids)
+        encoder = self.item_encoder_ if side == "item" else self.user_encoder_
+        idx = encoder.get_indexer(id_array)
+        if (idx < 0).any():
+            missing = list(dict.fromkeys(id_array[idx < 0].tolist()))
+            raise ValueError(
+                f"unknown {side} id(s) {missing[:5]!r}{' ...' if len(missing) > 5 else ''} "
+                f"({side}=...): not in the data the model was fitted on (nor added by "
+                f"partial_fit). Pass ids of {side}_encoder_.classes_."
+            )
+        space = self._similarity_space(side)
+        k_eff = min(k, len(encoder) - 1)
+        top = np.zeros((len(ids), max(k_eff, 0)), dtype=np.int64)
+        sims = np.zeros((len(ids), max(k_eff, 0)), dtype=np.float64)
+        if k_eff > 0:
+            with torch.inference_mode():
+                for start in range(0, len(ids), 256):
+                    rows = np.arange(start, min(start + 256, len(ids)))
+                    query_idx = torch.from_numpy(idx[rows])
+                    scores = space[query_idx] @ space.T
+                    scores[torch.arange(len(rows)), query_idx] = -torch.inf
+                    values, found = torch.topk(scores, k_eff, dim=1)
+                    top[rows], sims[rows] = found.numpy(), values.double().numpy()
+        frame = pd.DataFrame({side: encoder.inverse_transform(top.ravel()), "score": sims.ravel()})
+        if single:
+            return frame
+        frame.insert(0, f"query_{side}", np.repeat(id_array, top.shape[1]))
+        frame[f"query_{side}"] = frame[f"query_{side}"].infer_objects()
         return frame
 
     def _to_output_score(self, scores: np.ndarray) -> np.ndarray:
@@ -324,213 +600,24 @@ class _BaseRecommender:
             scores = self._to_output_score(self._score_pairs(u, i))
         return scores.reshape(len(users), len(item_idx)).mean(axis=0)
 
-    def _training_frame(self) -> pd.DataFrame:
-        """The deduplicated training pairs as raw ids, rebuilt from the seen-items matrix."""
-        seen = self.seen_
-        u = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
-        return pd.DataFrame(
-            {
-                self.user_col: self.user_encoder_.inverse_transform(u),
-                self.item_col: self.item_encoder_.inverse_transform(seen.indices),
-            }
-        )
 
-    def _score_candidates(self, candidates: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-        u = self.user_encoder_.get_indexer(candidates[self.user_col].to_numpy())
-        i = self.item_encoder_.get_indexer(candidates[self.item_col].to_numpy())
-        known = (u >= 0) & (i >= 0)
-        scores = np.full(len(candidates), -np.inf)
-        if known.any():
-            scores[known] = self._score_pairs(u[known], i[known])
-        targets = candidates["is_target"].to_numpy(dtype=bool)
-        info = {
-            "n_unknown_users": int(pd.unique(candidates.loc[u < 0, self.user_col]).size),
-            "n_unknown_targets": int((~known & targets).sum()),
-        }
-        scored = candidates.assign(score=scores)
-        return scored, info
-
-    def evaluate(
-        self,
-        test: pd.DataFrame,
-        *,
-        k: int | Sequence[int] = (5, 10, 20),
-        n_negatives: int | None = 99,
-        random_state: Any = 0,
-        candidates: pd.DataFrame | None = None,
-    ) -> dict[str, float]:
-        """HR@k, NDCG@k and MRR@k of held-out test interactions.
-
-        Parameters
-        ----------
-        test : pandas.DataFrame
-            Held-out interactions (e.g. ``leave_one_out(frame).test``) with the same id columns.
-        k : int or sequence of int, default (5, 10, 20)
-            Cut-offs.
-        n_negatives : int or None, default 99
-            Rank each test item among this many sampled items the user never interacted with
-            (the NCF protocol); ``None`` ranks it against the whole catalogue minus the user's
-            training items (full ranking).
-        random_state : int, Generator or None, default 0
-            Seed of the sampled negatives, fixed by default so that scores are comparable.
-        candidates : pandas.DataFrame or None, default None
-            A ready candidates frame (``user``, ``item``, ``is_target`` columns, as
-            :func:`implicit_ncf.sampling.sample_candidates` returns), e.g. a published set of
-            negatives such as the NCF paper's; ``test`` is then used only for validation and
-            ``n_negatives`` / ``random_state`` are ignored.
-
-        Returns
-        -------
-        dict
-            ``"hr@k"``, ``"ndcg@k"``, ``"mrr@k"`` for each k, ``"n_users"``, ``"n_targets"`` and
-            ``"n_unknown_users"`` / ``"n_unknown_targets"``: test rows whose user or item was not in
-            the training data are scored as misses (the model cannot rank what it has never seen)
-            and counted here rather than dropped.
-        """
-        self._check_fitted()
-        ks = _check_ks(k)
-        n_negatives = _check_positive_int(n_negatives, "n_negatives", allow_none=True)
-        check_interactions(test, user_col=self.user_col, item_col=self.item_col, parameter="test")
-        full = None
-        if candidates is None and n_negatives is None:
-            full = self._full_ranking(test[[self.user_col, self.item_col]], ks)
-        if full is not None:
-            result, info = full
-        elif candidates is None:
-            candidates = sample_candidates(
-                self._training_frame(),
-                test[[self.user_col, self.item_col]],
-                n_negatives=n_negatives,
-                user_col=self.user_col,
-                item_col=self.item_col,
-                random_state=random_state,
-            )
+def _grow_encoder(encoder: IdEncoder, raw: np.ndarray) -> IdEncoder:
+    """``encoder`` with the ids of ``raw`` it does not know appended (in sorted order), so that
+    the existing ids keep their indices; ``encoder`` itself when there is none."""
+    new = raw[encoder.get_indexer(raw) < 0]
+    if not len(new):
+        return encoder
+    new = _sorted_unique(np.asarray(pd.Series(new).to_numpy()))
+    old = encoder.classes_
+    if new.dtype != old.dtype:
+        same_kind = new.dtype.kind in "iub" and old.dtype.kind in "iu"
+        if same_kind and np.can_cast(new.dtype, old.dtype, casting="safe"):
+            new = new.astype(old.dtype)
         else:
-            check_interactions(
-                candidates, user_col=self.user_col, item_col=self.item_col, parameter="candidates"
-            )
-            if "is_target" not in candidates.columns:
-                raise ValueError(
-                    "candidates needs a boolean 'is_target' column marking each user's held-out "
-                    f"item(s); its columns are {list(candidates.columns)!r}."
-                )
-        if full is None:
-            scored, info = self._score_candidates(candidates)
-            result = evaluate_scored(scored, k=ks, user_col=self.user_col, item_col=self.item_col)
-        if info["n_unknown_targets"]:
-            warnings.warn(
-                f"{info['n_unknown_targets']} test interaction(s) have a user or item that was not "
-                f"in the training data ({info['n_unknown_users']} unknown user(s)); they are "
-                "scored as misses.",
-                UnknownIdWarning,
-                stacklevel=2,
-            )
-        result.update(info)
-        return result
-
-    def _full_ranking(
-        self, test: pd.DataFrame, ks: tuple[int, ...]
-    ) -> tuple[dict[str, Any], dict[str, int]] | None:
-        """Full-ranking metrics without a candidates frame: whole score rows per user block.
-
-        The same ranks as ``sample_candidates(..., n_negatives=None)`` + ``_score_candidates`` +
-        ``metrics.evaluate`` (each test row ranked against the catalogue minus the user's
-        training and test items, ties counting against it, unknown users or items as misses,
-        metrics averaged in the same order), but scored by ``_score_users`` (for NeuMF the split
-        first layer) instead of one forward pass per (user, item) pair in a frame of
-        ``n_users * n_items`` rows. Returns None when a score is NaN, so that the frame path
-        raises its error.
-        """
-        from .metrics import hit_ratio_at_k, mrr_at_k, ndcg_at_k
-
-        raw_users = test[self.user_col].to_numpy()
-        u = self.user_encoder_.get_indexer(raw_users)
-        i = self.item_encoder_.get_indexer(test[self.item_col].to_numpy())
-        n_items = self.n_items_
-        seen = self.seen_
-        group = IdEncoder("user").fit(raw_users).transform(raw_users)  # sorted, as the frame
-        n_groups = int(group.max()) + 1
-        # negatives per user: the catalogue minus its training items and its (known) test items
-        pairs = np.unique(group[i >= 0].astype(np.int64) * n_items + i[i >= 0])
-        pair_group, pair_item = pairs // n_items, pairs % n_items
-        group_user = np.full(n_groups, -1, dtype=np.int64)
-        group_user[group] = u
-        in_train = np.zeros(len(pairs), dtype=bool)
-        known = group_user[pair_group] >= 0
-        if known.any():
-            train_keys = (
-                np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr)) * n_items
-                + seen.indices
-            )
-            query = group_user[pair_group[known]] * n_items + pair_item[known]
-            at = np.minimum(np.searchsorted(train_keys, query), len(train_keys) - 1)
-            in_train[known] = train_keys[at] == query
-        n_train = np.where(group_user >= 0, np.diff(seen.indptr)[np.maximum(group_user, 0)], 0)
-        extra = np.bincount(pair_group[~in_train], minlength=n_groups)
-        ranks = (n_items - n_train - extra)[group].astype(np.int64)  # misses rank last
-        rows = np.flatnonzero((u >= 0) & (i >= 0))
-        if len(rows):
-            block = max(1, (1 << 22) // max(1, n_items))
-            users = np.unique(u[rows])
-            by_user = rows[np.argsort(u[rows], kind="stable")]
-            starts = np.searchsorted(u[by_user], users)
-            with torch.inference_mode():
-                for b in range(0, len(users), block):
-                    block_users = users[b : b + block]
-                    scores = self._score_users(block_users)
-                    if torch.isnan(scores).any():
-                        return None
-                    excluded = torch.zeros(scores.shape, dtype=torch.bool)
-                    train_rows = seen[block_users].tocoo()  # the block's training items
-                    excluded[
-                        torch.from_numpy(train_rows.row.astype(np.int64)),
-                        torch.from_numpy(train_rows.col.astype(np.int64)),
-                    ] = True
-                    stop = starts[b + block] if b + block < len(users) else len(by_user)
-                    block_rows = by_user[starts[b] : stop]
-                    row_local = torch.from_numpy(np.searchsorted(block_users, u[block_rows]))
-                    row_items = torch.from_numpy(i[block_rows].astype(np.int64))
-                    excluded[row_local, row_items] = True  # every test item of these users
-                    target = scores[row_local, row_items]
-                    for c in range(0, len(block_rows), 4096):
-                        part = slice(c, c + 4096)
-                        beats = scores[row_local[part]] >= target[part, None]
-                        beats &= ~excluded[row_local[part]]
-                        ranks[block_rows[part]] = beats.sum(1).numpy()
-        order = np.argsort(group, kind="stable")  # the frame's order: by user id, then test order
-        ranks = ranks[order]
-        result: dict[str, Any] = {}
-        for name, fn in (("hr", hit_ratio_at_k), ("ndcg", ndcg_at_k), ("mrr", mrr_at_k)):
-            for cut in dict.fromkeys(ks):
-                result[f"{name}@{cut}"] = float(fn(ranks, cut, reduction="none").mean())
-        result["n_users"] = n_groups
-        result["n_targets"] = len(ranks)
-        info = {
-            "n_unknown_users": int(pd.unique(raw_users[u < 0]).size),
-            "n_unknown_targets": int(((u < 0) | (i < 0)).sum()),
-        }
-        return result, info
-
-    def score(
-        self,
-        test: pd.DataFrame,
-        y: None = None,
-        *,
-        k: int = 10,
-        n_negatives: int | None = 99,
-        random_state: Any = 0,
-        candidates: pd.DataFrame | None = None,
-    ) -> float:
-        """Hit Ratio@k on ``test``: by default each test item ranked among 99 sampled unseen items.
-
-        See :meth:`evaluate` for the parameters; ``n_negatives=None`` ranks against the full
-        catalogue. ``y`` is ignored (scikit-learn's ``score(X, y)`` convention).
-        """
-        k = _check_positive_int(k, "k")  # type: ignore[assignment]
-        result = self.evaluate(
-            test, k=(k,), n_negatives=n_negatives, random_state=random_state, candidates=candidates
-        )
-        return float(result[f"hr@{k}"])
+            old, new = old.astype(object), new.astype(object)
+    grown = IdEncoder(encoder.name)
+    grown.__setstate__({"name": encoder.name, "classes_": np.concatenate([old, new])})
+    return grown
 
 
 def _mask_seen(scores: torch.Tensor, seen: sp.csr_matrix, user_idx: np.ndarray) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -26,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from .losses import LOSSES
 from .networks import set_sparse_embeddings, split_sparse_parameters
 
 __all__ = ["OPTIMIZERS", "NCFModule"]
@@ -99,6 +101,14 @@ class NCFModule(pl.LightningModule):
         parameters by Adam; two optimizers, so it needs ``step_batch_size``, and
         ``trainer.global_step`` (Lightning's count of ``optimizer.step()`` calls) advances by two
         per step.
+    weighted : bool, default False
+        Whether positives carry loss weights (``NeuralCF(weight_col=...)``): in the labels of
+        ``"bce"`` batches, as a fourth batch tensor for the ranking losses.
+    loss : {"bce", "bpr", "softmax"}, default "bce"
+        The training loss (:mod:`implicit_ncf.losses`). ``"bce"`` trains on the
+        ``(users, items, labels)`` batches of ``_EpochBatches``; ``"bpr"`` and ``"softmax"`` on
+        the ``(users, items, negatives)`` batches of ``_PositiveBatches``, whose shared
+        negatives (``"softmax"``) come one row per optimizer step.
 
     Notes
     -----
@@ -126,8 +136,12 @@ class NCFModule(pl.LightningModule):
         val_k: int = 10,
         step_batch_size: int | None = None,
         optimizer: str = "adam",
+        loss: str = "bce",
+        weighted: bool = False,
     ) -> None:
         super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}; got {loss!r}.")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {optimizer!r}.")
         if optimizer == "lazy_adam" and step_batch_size is None:
@@ -145,7 +159,9 @@ class NCFModule(pl.LightningModule):
         self.automatic_optimization = step_batch_size is None
         if optimizer == "lazy_adam":
             set_sparse_embeddings(network, True)
-        self.loss_fn = nn.BCEWithLogitsLoss()
+        self.loss = loss
+        self.loss_fn = LOSSES[loss]
+        self.weighted = weighted
         self._loss_sum: Tensor | None = None
         self._loss_count = 0
         self._direct: Any = None  # the step-progress tracker when direct steps apply (per fit)
@@ -153,8 +169,15 @@ class NCFModule(pl.LightningModule):
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
         return self.network(users, items)
 
-    def _loss(self, users: Tensor, items: Tensor, labels: Tensor) -> Tensor:
-        loss = self.loss_fn(self.network(users, items), labels)
+    def _loss(
+        self, users: Tensor, items: Tensor, extra: Tensor, weights: Tensor | None = None
+    ) -> Tensor:
+        """One step's loss; ``extra`` is the labels (``"bce"``), the negatives of each positive
+        (``"bpr"``) or the step's shared negatives (``"softmax"``; empty for the full softmax);
+        ``weights`` the positives' loss weights (weighted ``"bce"``: the labels themselves)."""
+        if self.weighted and self.loss == "bce":
+            weights = extra
+        loss = self.loss_fn(self.network, users, items, extra, weights)
         if self.weight_decay > 0:
             penalty = sum(e.pow(2).sum() for e in self.network.embeddings(users, items))
             loss = loss + self.weight_decay * penalty / len(users)
@@ -166,10 +189,16 @@ class NCFModule(pl.LightningModule):
         self._loss_sum = total if self._loss_sum is None else self._loss_sum + total
         self._loss_count += count
 
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor | None:
-        users, items, labels = batch
+    def _step_extra(self, extra: Tensor, part: slice, index: int) -> Tensor:
+        """The labels or negatives of the ``index``-th step (rows ``part``) of a trainer batch:
+        shared negatives come one row per step, everything else one row per example."""
+        return extra[index] if self.loss == "softmax" else extra[part]
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor | None:
+        users, items, extra = batch[0], batch[1], batch[2]
+        weights = batch[3] if len(batch) > 3 else None  # weighted ranking losses
         if self.automatic_optimization:
-            loss = self._loss(users, items, labels)
+            loss = self._loss(users, items, self._step_extra(extra, slice(None), 0), weights)
             self._add_loss(loss.detach() * len(users), len(users))
             return loss
         step = int(self.step_batch_size)  # type: ignore[arg-type]
@@ -177,9 +206,14 @@ class NCFModule(pl.LightningModule):
         progress = self._direct
         if progress is not None:
             optimizers = _as_list(self.optimizers(use_pl_optimizer=False))
-            for start in range(0, len(users), step):
+            for index, start in enumerate(range(0, len(users), step)):
                 part = slice(start, start + step)
-                loss = self._loss(users[part], items[part], labels[part])
+                loss = self._loss(
+                    users[part],
+                    items[part],
+                    self._step_extra(extra, part, index),
+                    None if weights is None else weights[part],
+                )
                 for optimizer in optimizers:
                     optimizer.zero_grad()
                 loss.backward()
@@ -190,9 +224,14 @@ class NCFModule(pl.LightningModule):
                 losses.append(loss.detach())
         else:
             optimizers = _as_list(self.optimizers())
-            for start in range(0, len(users), step):
+            for index, start in enumerate(range(0, len(users), step)):
                 part = slice(start, start + step)
-                loss = self._loss(users[part], items[part], labels[part])
+                loss = self._loss(
+                    users[part],
+                    items[part],
+                    self._step_extra(extra, part, index),
+                    None if weights is None else weights[part],
+                )
                 for optimizer in optimizers:
                     optimizer.zero_grad()
                 self.manual_backward(loss)
@@ -317,16 +356,41 @@ class NCFModule(pl.LightningModule):
 
 
 class History(pl.Callback):
-    """Per-epoch loss, validation metrics and time; keeps the best weights by ``monitor``."""
+    """Per-epoch loss, validation metrics and time; keeps the best weights by ``monitor``.
 
-    def __init__(self, monitor: str | None, verbose: bool) -> None:
+    With ``verbose`` it also reports each epoch as one line (``gmf  epoch   0  loss=0.4847
+    ...``): above the progress bar when the Trainer shows one (a terminal), else on standard
+    output, flushed, so that a log file gets one line per epoch. With ``lightning_info`` (set by
+    ``NeuralCF._build_trainer`` when the user passed ``trainer_kwargs``) Lightning's own info
+    lines, such as its model summary, are let through during the fit; otherwise the enclosing
+    :func:`_quiet_lightning` hides them.
+    """
+
+    def __init__(self, monitor: str | None, verbose: bool, *, lightning_info: bool = False) -> None:
         self.monitor = monitor
         self.verbose = verbose
+        self.lightning_info = lightning_info
         self.history: list[dict[str, float]] = []
         self.best_score = -math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_epoch: int | None = None
         self.start = time.perf_counter()
+        self._info: contextlib.ExitStack | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.lightning_info and self.verbose and self._info is None:
+            self._info = contextlib.ExitStack()
+            self._info.enter_context(_quiet_lightning(True, lightning_info=True))
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._info is not None:
+            self._info.close()
+            self._info = None
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.teardown(trainer, pl_module, "fit")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         log_epoch_loss = getattr(module, "_log_epoch_loss", None)
@@ -344,13 +408,26 @@ class History(pl.Callback):
                 k: v.detach().to("cpu", copy=True) for k, v in module.network.state_dict().items()
             }
         if self.verbose and trainer.is_global_zero:
-            text = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time"))
-            line = f"epoch {row['epoch']:>3}  {text}  ({row['time']:.1f}s)"
-            bar = trainer.progress_bar_callback
-            if bar is not None and hasattr(bar, "print"):
-                bar.print(line)
-            else:
-                logger.info(line)
+            self._report(trainer, module, row)
+
+    def _report(
+        self, trainer: pl.Trainer, module: pl.LightningModule, row: dict[str, float]
+    ) -> None:
+        """Write one line for the epoch of ``row``: through the progress bar, else to stdout."""
+        network = getattr(module, "network", None)
+        stage = type(network).__name__.lower() if network is not None else ""
+        values = {k: v for k, v in row.items() if k not in ("epoch", "time")}
+        names = sorted(values, key=lambda k: k != "loss")  # the loss first, then as logged
+        text = "  ".join(f"{k}={values[k]:.4f}" for k in names)
+        line = f"{stage:<5} epoch {int(row['epoch']):>3}  {text}  ({row['time']:.1f}s)"
+        bar = trainer.progress_bar_callback
+        if bar is not None and hasattr(bar, "print"):
+            bar.print(line)
+        else:
+            # verbose=True asks for progress on the console: stdout, like Lightning's bar
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        logger.debug(line)
 
 
 def _callbacks(monitor: str | None, patience: int | None, verbose: bool) -> list[Any]:
@@ -365,23 +442,36 @@ def _callbacks(monitor: str | None, patience: int | None, verbose: bool) -> list
     return callbacks
 
 
+# Lightning's loggers: rank_zero_info (device banner, logger tips, "`Trainer.fit` stopped") and
+# the model summary log at INFO through these.
+_LIGHTNING_LOGGERS = (
+    "pytorch_lightning",
+    "pytorch_lightning.utilities.rank_zero",
+    "lightning.pytorch",
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning_fabric",
+    "lightning_fabric.utilities.rank_zero",
+)
+# Levels saved by each active _quiet_lightning, outermost first: [0] is the caller's own set-up.
+_SAVED_LEVELS: list[list[int]] = []
+
+
 @contextlib.contextmanager
-def _quiet_lightning(verbose: bool) -> Iterator[None]:
-    """Silence Lightning's info logs and advisory warnings unless ``verbose``.
+def _quiet_lightning(verbose: bool, *, lightning_info: bool = False) -> Iterator[None]:
+    """Keep Lightning's own output out of the way for the duration of a fit.
+
+    ``verbose=False``: Lightning's loggers at ERROR and its advisory warnings hidden.
+    ``verbose=True``: its warnings are shown but its info lines (the "GPU available / TPU
+    available" banner, the model summary, logger advertisements, "`Trainer.fit` stopped") are
+    not, unless ``lightning_info``, which puts the caller's own logging levels back (what Lightning
+    would show without this library). Nested uses restore the enclosing one's levels on exit.
 
     Warnings about how the library itself drives Lightning (its iterable of whole batches, no
     worker processes, internal deprecations) say nothing a user can act on and are always hidden.
     """
-    names = [
-        "pytorch_lightning",
-        "pytorch_lightning.utilities.rank_zero",
-        "lightning.pytorch",
-        "lightning.pytorch.utilities.rank_zero",
-        "lightning_fabric",
-        "lightning_fabric.utilities.rank_zero",
-    ]
-    loggers = [logging.getLogger(n) for n in names]
+    loggers = [logging.getLogger(n) for n in _LIGHTNING_LOGGERS]
     levels = [lg.level for lg in loggers]
+    own = _SAVED_LEVELS[0] if _SAVED_LEVELS else levels
     internal = (
         ".*does not have many workers.*",
         ".*LeafSpec.*",
@@ -395,6 +485,7 @@ def _quiet_lightning(verbose: bool) -> Iterator[None]:
         ".*Total length of .* across ranks is zero.*",
         ".*You are using a CUDA device.*",
     )
+    _SAVED_LEVELS.append(levels)
     with warnings.catch_warnings():
         for pattern in internal:
             warnings.filterwarnings("ignore", message=pattern)
@@ -403,9 +494,19 @@ def _quiet_lightning(verbose: bool) -> Iterator[None]:
                 lg.setLevel(logging.ERROR)
             for pattern in advisory:
                 warnings.filterwarnings("ignore", message=pattern)
+        elif lightning_info:
+            for lg, level in zip(loggers, own, strict=True):
+                lg.setLevel(level)
+        else:
+            for lg, level in zip(loggers, own, strict=True):
+                lg.setLevel(max(logging.WARNING, level))
         try:
             yield
         finally:
+            if _SAVED_LEVELS and _SAVED_LEVELS[0] is levels:
+                _SAVED_LEVELS.clear()  # the outermost: nothing inside it outlives it
+            else:
+                _SAVED_LEVELS[:] = [saved for saved in _SAVED_LEVELS if saved is not levels]
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
 

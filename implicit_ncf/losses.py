@@ -1,0 +1,109 @@
+"""Training losses of the NCF networks: pointwise, pairwise and listwise (torch only).
+
+Each loss takes a network of :mod:`implicit_ncf.networks` and one optimizer step's examples in
+index space, and returns the mean loss over the step's positives (or examples, for ``"bce"``):
+
+``"bce"``
+    Binary cross-entropy on logits over positives (label 1) and sampled unobserved items
+    (label 0), the NCF paper's loss (He et al., 2017).
+``"bpr"``
+    Bayesian personalised ranking: ``-log sigmoid(s(u, i) - s(u, j))`` for each positive ``i``
+    and each of its sampled unobserved items ``j`` (Rendle et al., UAI 2009).
+``"softmax"``
+    Cross-entropy of the positive against a set of items: every item of the catalogue (full
+    softmax), or items drawn uniformly from the catalogue and shared by the step's positives
+    (sampled softmax; uniform sampling needs no log-Q correction, since it shifts every logit by
+    the same constant). A positive drawn among its own negatives is masked out. The listwise
+    loss targets the ranking itself, which is what top-k metrics measure.
+
+References
+----------
+S. Rendle, C. Freudenthaler, Z. Gantner and L. Schmidt-Thieme. BPR: Bayesian Personalized
+Ranking from Implicit Feedback. UAI 2009.
+S. Jean, K. Cho, R. Memisevic and Y. Bengio. On Using Very Large Target Vocabulary for Neural
+Machine Translation. ACL 2015 (sampled softmax).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = ["LOSSES", "bce_loss", "bpr_loss", "softmax_loss"]
+
+
+def _weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
+    return values.mean() if weights is None else (values * weights).mean()
+
+
+def bce_loss(
+    network: nn.Module, users: Tensor, items: Tensor, labels: Tensor, weights: Tensor | None = None
+) -> Tensor:
+    """Mean binary cross-entropy of ``network(users, items)`` against 0/1 ``labels``.
+
+    Weighted (``weights`` given, the labels of a weighted batch): a positive's label is its
+    weight (> 0) and weighs its term; negatives (label 0) weigh 1.
+    """
+    logits = network(users, items)
+    if weights is None:
+        return F.binary_cross_entropy_with_logits(logits, labels)
+    positive = labels > 0
+    return F.binary_cross_entropy_with_logits(
+        logits, positive.to(logits.dtype), weight=torch.where(positive, labels, 1.0)
+    )
+
+
+def bpr_loss(
+    network: nn.Module,
+    users: Tensor,
+    items: Tensor,
+    negatives: Tensor,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Mean ``-log sigmoid(s(u, i) - s(u, j))`` over positives and their negatives.
+
+    ``negatives`` has shape ``(len(users), n_negatives)``: sampled items each user never
+    interacted with. ``weights`` (one per positive) weigh each positive's pairs.
+    """
+    positive = network(users, items)
+    n = negatives.shape[1]
+    negative = network(users.repeat_interleave(n), negatives.reshape(-1)).view(-1, n)
+    terms = -F.logsigmoid(positive[:, None] - negative).mean(dim=1)
+    return _weighted_mean(terms, weights)
+
+
+def softmax_loss(
+    network: nn.Module,
+    users: Tensor,
+    items: Tensor,
+    negatives: Tensor,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Mean cross-entropy of each positive against ``negatives`` (1-D, shared), or against the
+    whole catalogue when ``negatives`` is empty.
+
+    Sampled: the logits are ``[s(u, i), s(u, j_1), ..., s(u, j_S)]`` with the positive first; a
+    ``j`` equal to the user's positive ``i`` is masked (it would count the positive as its own
+    negative). Full: ``network.score_all(users)`` with the positive's index as the target.
+    ``weights`` (one per positive) weigh each positive's term.
+    """
+    if negatives.numel() == 0:
+        return _weighted_mean(
+            F.cross_entropy(network.score_all(users), items, reduction="none"), weights
+        )
+    positive = network(users, items)
+    negative = network.score_candidates(users, negatives)
+    negative = negative.masked_fill(negatives[None, :] == items[:, None], -torch.inf)
+    logits = torch.cat([positive[:, None], negative], dim=1)
+    target = torch.zeros(len(users), dtype=torch.long, device=users.device)
+    return _weighted_mean(F.cross_entropy(logits, target, reduction="none"), weights)
+
+
+LOSSES: dict[str, Callable[..., Tensor]] = {
+    "bce": bce_loss,
+    "bpr": bpr_loss,
+    "softmax": softmax_loss,
+}
