@@ -18,7 +18,7 @@ def fitted() -> dict[str, Any]:
     """Popularity and a small pretrained NeuMF on a leave-one-out split of ml-latest-small,
     with their sampled-protocol metrics and 95% bootstrap intervals over users."""
     from implicit_ncf import NeuralCF, PopularityRecommender, load_movielens
-    from implicit_ncf.cli import _evaluate_with_intervals
+    from implicit_ncf.evaluation import _evaluate_with_intervals
     from implicit_ncf.splits import leave_one_out
 
     warnings.simplefilter("ignore", UserWarning)  # duplicates collapsed, unknown test items

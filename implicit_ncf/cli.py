@@ -41,8 +41,6 @@ __all__ = ["main"]
 PROG = "implicit-ncf"
 _MODELS = ("neumf", "gmf", "mlp", "mf")
 _COMPRESSION = (".gz", ".bz2", ".zip", ".xz", ".zst")
-# bootstrap resamples drawn at once are capped at this many (user, resample) cells
-_BOOTSTRAP_CELLS = 1 << 22
 
 
 class CommandError(Exception):
@@ -437,198 +435,10 @@ def _recommend(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _per_target_ranks(
-    model: Any,
-    test: pd.DataFrame,
-    *,
-    n_negatives: int | None = 99,
-    random_state: int = 0,
-) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """0-based rank of every held-out interaction, as ``model.evaluate`` ranks it.
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import demo
 
-    Parameters
-    ----------
-    model : fitted recommender
-        A fitted :class:`~implicit_ncf.NeuralCF` or
-        :class:`~implicit_ncf.PopularityRecommender`.
-    test : pandas.DataFrame
-        Held-out interactions with the model's ``user_col`` and ``item_col``.
-    n_negatives : int or None, default 99
-        Rank each target among this many sampled unseen items (the candidates
-        ``model.evaluate`` draws with the same ``random_state``), or ``None`` for the full
-        catalogue minus the user's training and test items.
-    random_state : int, default 0
-        Seed of the sampled negatives (``evaluate``'s default).
-
-    Returns
-    -------
-    ranks : ndarray of shape (n_targets,)
-        Rank of each target (ties count against it); targets whose user or item the model has
-        never seen rank last.
-    users : ndarray of shape (n_targets,)
-        Integer code of each target's user (for intervals over users).
-    info : dict
-        ``n_unknown_users`` and ``n_unknown_targets``.
-    """
-    import numpy as np
-    import pandas as pd
-    import torch
-
-    from .metrics import evaluate as evaluate_scored
-    from .sampling import sample_candidates
-
-    user_col, item_col = model.user_col, model.item_col
-    pairs = test[[user_col, item_col]]
-    raw_users = pairs[user_col].to_numpy()
-    u = model.user_encoder_.get_indexer(raw_users)
-    i = model.item_encoder_.get_indexer(pairs[item_col].to_numpy())
-    info = {
-        "n_unknown_users": int(pd.unique(raw_users[u < 0]).size),
-        "n_unknown_targets": int(((u < 0) | (i < 0)).sum()),
-    }
-    if n_negatives is not None:
-        candidates = sample_candidates(
-            model._training_frame(),
-            pairs,
-            n_negatives=n_negatives,
-            user_col=user_col,
-            item_col=item_col,
-            random_state=random_state,
-        )
-        scored, _ = model._score_candidates(candidates)
-        per = evaluate_scored(
-            scored, k=1, user_col=user_col, item_col=item_col, per_user=True
-        ).sort_index()
-        codes = pd.factorize(per[user_col], sort=True)[0]
-        return per["rank"].to_numpy(dtype=np.int64), codes.astype(np.int64), info
-    # full ranking: whole score rows per block of users, as the model's own full ranking
-    n_items = model.n_items_
-    seen = model.seen_
-    ranks = np.full(len(pairs), n_items, dtype=np.int64)  # unknown users or items rank last
-    known = np.flatnonzero((u >= 0) & (i >= 0))
-    codes = pd.factorize(raw_users, sort=True)[0].astype(np.int64)
-    if len(known):
-        block = max(1, (1 << 22) // max(1, n_items))
-        users = np.unique(u[known])
-        # every known test item of each known user is excluded from the user's negatives
-        test_items: dict[int, list[int]] = {}
-        for uu, ii in zip(u[known].tolist(), i[known].tolist(), strict=True):
-            test_items.setdefault(uu, []).append(ii)
-        with torch.inference_mode():
-            for start in range(0, len(users), block):
-                block_users = users[start : start + block]
-                scores = model._score_users(block_users).double()
-                excluded = torch.zeros(scores.shape, dtype=torch.bool)
-                rows = seen[block_users].tocoo()
-                excluded[
-                    torch.from_numpy(rows.row.astype(np.int64)),
-                    torch.from_numpy(rows.col.astype(np.int64)),
-                ] = True
-                for local, uu in enumerate(block_users.tolist()):
-                    excluded[local, test_items[int(uu)]] = True
-                in_block = known[np.isin(u[known], block_users)]
-                local_rows = torch.from_numpy(np.searchsorted(block_users, u[in_block]))
-                target = scores[local_rows, torch.from_numpy(i[in_block].astype(np.int64))]
-                beats = (scores[local_rows] >= target[:, None]) & ~excluded[local_rows]
-                ranks[in_block] = beats.sum(1).numpy()
-    return ranks, codes, info
-
-
-def _bootstrap_interval(
-    values: np.ndarray,
-    users: np.ndarray,
-    *,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    random_state: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of a mean over targets, resampling users.
-
-    Users are resampled with replacement (all the targets of a drawn user come with it), so
-    that users with several held-out interactions count as one unit.
-
-    Parameters
-    ----------
-    values : ndarray of shape (n_targets,)
-        A per-target metric (hit, NDCG, reciprocal rank).
-    users : ndarray of shape (n_targets,)
-        Integer user code of each target, in ``0 .. n_users - 1``.
-    n_resamples : int, default 1000
-        Bootstrap resamples.
-    confidence : float, default 0.95
-        Coverage of the interval.
-    random_state : int, default 0
-        Seed of the resampling.
-
-    Returns
-    -------
-    (float, float)
-        The ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the resampled
-        means.
-    """
-    import numpy as np
-
-    sums = np.bincount(users, weights=values.astype(np.float64))
-    counts = np.bincount(users).astype(np.float64)
-    n = len(sums)
-    rng = np.random.default_rng(random_state)
-    means = np.empty(n_resamples)
-    step = max(1, _BOOTSTRAP_CELLS // max(1, n))
-    for start in range(0, n_resamples, step):
-        size = min(step, n_resamples - start)
-        draw = rng.integers(0, n, size=(size, n))
-        means[start : start + size] = sums[draw].sum(1) / counts[draw].sum(1)
-    alpha = (1.0 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
-def _evaluate_with_intervals(
-    model: Any,
-    test: pd.DataFrame,
-    *,
-    k: Sequence[int] = (5, 10, 20),
-    n_negatives: int | None = 99,
-    random_state: int = 0,
-    n_resamples: int = 1000,
-) -> tuple[dict[str, float], dict[str, tuple[float, float]], dict[str, int]]:
-    """HR, NDCG and MRR at each ``k`` with 95% bootstrap intervals over users.
-
-    The per-target ranks of :func:`_per_target_ranks` become metrics through
-    :func:`implicit_ncf.metrics.metrics_from_ranks` (``per_user=True``), whose means are those
-    of ``model.evaluate(test, k=k, n_negatives=n_negatives)``; each interval is
-    :func:`_bootstrap_interval` of one metric column over users.
-
-    Returns
-    -------
-    means : dict
-        ``"hr@k"``, ``"ndcg@k"``, ``"mrr@k"`` for each ``k``.
-    intervals : dict
-        The same keys -> ``(low, high)``.
-    counts : dict
-        ``n_users``, ``n_targets``, ``n_unknown_users``, ``n_unknown_targets``.
-    """
-    import numpy as np
-
-    from .metrics import metrics_from_ranks
-
-    ranks, users, info = _per_target_ranks(
-        model, test, n_negatives=n_negatives, random_state=random_state
-    )
-    per_user = metrics_from_ranks(ranks, list(k), users=users, per_user=True)
-    means: dict[str, float] = {}
-    intervals: dict[str, tuple[float, float]] = {}
-    for key in per_user.columns:
-        if "@" not in str(key):
-            continue
-        values = per_user[key].to_numpy(dtype=np.float64)
-        means[key] = float(values.mean())
-        intervals[key] = _bootstrap_interval(
-            values, users, n_resamples=n_resamples, random_state=random_state
-        )
-    counts = {"n_users": int(users.max()) + 1 if len(users) else 0, "n_targets": len(ranks)}
-    counts.update(info)
-    return means, intervals, counts
+    return demo(args)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -653,6 +463,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     n_negatives = None if args.full else args.negatives
     ks = list(dict.fromkeys(args.k))
     start = time.perf_counter()
+    from .evaluation import _evaluate_with_intervals
+
     means, intervals, counts = _evaluate_with_intervals(
         model,
         test,
@@ -700,136 +512,6 @@ def _evaluate(args: argparse.Namespace) -> int:
             "count as misses."
         )
     return 0
-
-
-# --------------------------------------------------------------------------------------------
-# demo
-# --------------------------------------------------------------------------------------------
-
-
-def _table(rows: list[tuple[str, dict[str, float], dict[str, float], float]]) -> str:
-    head = f"{'model':<12}{'HR@10':>8}{'NDCG@10':>9}   {'HR@10':>8}{'NDCG@10':>9}{'fit s':>8}"
-    lines = [
-        f"{'':<12}{'99 sampled negatives':>17}   {'full ranking':>17}",
-        head,
-        "-" * len(head),
-    ]
-    for name, sampled, full, seconds in rows:
-        lines.append(
-            f"{name:<12}{sampled['hr@10']:>8.3f}{sampled['ndcg@10']:>9.3f}   "
-            f"{full['hr@10']:>8.3f}{full['ndcg@10']:>9.3f}{seconds:>8.1f}"
-        )
-    return "\n".join(lines)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from .data import DuplicateInteractionsWarning
-    from .datasets import load_movielens, load_movies
-    from .estimator import NeuralCF, PopularityRecommender, UnknownIdWarning
-    from .splits import leave_one_out
-
-    warnings.simplefilter("ignore", DuplicateInteractionsWarning)
-    warnings.simplefilter("ignore", UnknownIdWarning)  # reported below instead
-    ratings = load_movielens("latest-small")
-    movies = load_movies("latest-small").set_index("item")
-    print(
-        f"MovieLens ml-latest-small (embedded): {len(ratings):,} ratings, "
-        f"{ratings.user.nunique():,} users, {ratings.item.nunique():,} movies. Every rating is "
-        "an implicit positive."
-    )
-    split = leave_one_out(ratings)
-    print(
-        f"Leave-one-out split: each user's latest interaction held out -> {len(split.train):,} "
-        f"train rows, {len(split.test):,} test rows.\n"
-    )
-
-    rows = []
-    start = time.perf_counter()
-    popular = PopularityRecommender().fit(split.train)
-    pop_time = time.perf_counter() - start
-    rows.append(
-        (
-            "popularity",
-            popular.evaluate(split.test, k=10),
-            popular.evaluate(split.test, k=10, n_negatives=None),
-            pop_time,
-        )
-    )
-
-    params: dict[str, Any] = {
-        "model": args.model,
-        "random_state": args.seed,
-        "verbose": not args.quiet,
-    }
-    if args.epochs is not None:
-        params["n_epochs"] = args.epochs
-    model = NeuralCF(**params)
-    print(f"Training {model!r} with the default hyperparameters ...", flush=True)
-    model.fit(split.train)
-    sampled = model.evaluate(split.test, k=10)
-    full = model.evaluate(split.test, k=10, n_negatives=None)
-    rows.append((args.model, sampled, full, model.fit_time_))
-    print()
-    print(_table(rows))
-    if sampled["n_unknown_targets"]:
-        print(
-            f"\n{sampled['n_unknown_targets']} of {sampled['n_targets']} held-out movies never "
-            "appear in training: no model can rank them, so they count as misses."
-        )
-    print(
-        "\nSampled metrics rank the held-out item among 99 random unseen items (the NCF paper's "
-        "protocol); full ranking ranks it among every unseen item and is the harder, more "
-        "faithful measure."
-    )
-
-    user = args.user if args.user is not None else int(split.test["user"].iloc[0])
-    recs = model.recommend(user, k=10)
-    recs["title"] = movies["title"].reindex(recs["item"]).to_numpy()
-    held = split.test.loc[split.test["user"] == user, "item"]
-    print(f"\nTop-10 for user {user} (movies they rated in training excluded):")
-    for rank, row in enumerate(recs.itertuples(index=False), start=1):
-        mark = "  <- held-out test movie" if len(held) and row.item == held.iloc[0] else ""
-        print(f"{rank:>3}. {row.title}  (score {row.score:.3f}){mark}")
-    if len(held):
-        title = movies["title"].get(held.iloc[0], "?")
-        print(f"Held-out test movie: {title}")
-    if args.plot is not None:
-        _demo_figure({"popularity": popular, args.model: model}, split.test, Path(args.plot))
-    return 0
-
-
-def _demo_figure(models: dict[str, Any], test: pd.DataFrame, path: Path) -> None:
-    """HR@k / NDCG@k with 95% intervals of the demo's models, written to ``path``."""
-    try:
-        import matplotlib
-    except ImportError:
-        print(
-            "\n(No figure: matplotlib is not installed. pip install implicit_ncf[plot] to get one.)"
-        )
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .plotting import plot_metrics
-
-    results, intervals = {}, {}
-    for name, model in models.items():
-        results[name], intervals[name], _ = _evaluate_with_intervals(model, test, k=(1, 5, 10, 20))
-    axes = plot_metrics(
-        results,
-        intervals=intervals,
-        title="ml-latest-small, leave-one-out, 99 sampled negatives (95% bootstrap intervals)",
-    )
-    figure = np.ravel(np.asarray(axes, dtype=object))[0].figure
-    try:
-        figure.savefig(path, dpi=110)
-    except OSError as exc:
-        print(f"\n(Could not write the figure to {path}: {exc})")
-        return
-    finally:
-        plt.close(figure)
-    print(f"\nWrote the comparison figure (HR@k, NDCG@k with 95% intervals) to {path.resolve()}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1014,7 +696,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="where to write the comparison figure",
     )
     demo.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="no figure")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_run_demo)
     return parser
 
 

@@ -328,3 +328,151 @@ class _Evaluation:
             test, k=(k,), n_negatives=n_negatives, random_state=random_state, candidates=candidates
         )
         return float(result[f"hr@{k}"])
+
+
+# --------------------------------------------------------------------------------------------
+# intervals over users (the command line's evaluate, the demo, the docs' figures)
+# --------------------------------------------------------------------------------------------
+
+# bootstrap resamples drawn at once are capped at this many (user, resample) cells
+_BOOTSTRAP_CELLS = 1 << 22
+
+
+def _per_target_ranks(
+    model: Any,
+    test: pd.DataFrame,
+    *,
+    n_negatives: int | None = 99,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """0-based rank of every held-out interaction, as ``model.evaluate`` ranks it.
+
+    Parameters
+    ----------
+    model : fitted recommender
+        A fitted :class:`~implicit_ncf.NeuralCF` or
+        :class:`~implicit_ncf.PopularityRecommender`.
+    test : pandas.DataFrame
+        Held-out interactions with the model's ``user_col`` and ``item_col``.
+    n_negatives : int or None, default 99
+        Rank each target among this many sampled unseen items (the candidates
+        ``model.evaluate`` draws with the same ``random_state``), or ``None`` for the full
+        catalogue minus the user's training and test items.
+    random_state : int, default 0
+        Seed of the sampled negatives (``evaluate``'s default).
+
+    Returns
+    -------
+    ranks : ndarray of shape (n_targets,)
+        Rank of each target (ties count against it); targets whose user or item the model has
+        never seen rank last.
+    users : ndarray of shape (n_targets,)
+        Integer code of each target's user (for intervals over users).
+    info : dict
+        ``n_unknown_users`` and ``n_unknown_targets``.
+    """
+    user_col, item_col = model.user_col, model.item_col
+    pairs = test[[user_col, item_col]]
+    raw_users = pairs[user_col].to_numpy()
+    u = model.user_encoder_.get_indexer(raw_users)
+    i = model.item_encoder_.get_indexer(pairs[item_col].to_numpy())
+    info = {
+        "n_unknown_users": int(pd.unique(raw_users[u < 0]).size),
+        "n_unknown_targets": int(((u < 0) | (i < 0)).sum()),
+    }
+    rows = model.evaluate(
+        pairs, k=1, n_negatives=n_negatives, random_state=random_state, per_user=True
+    )
+    codes = pd.factorize(rows[user_col], sort=True)[0]
+    return rows["rank"].to_numpy(dtype=np.int64), codes.astype(np.int64), info
+
+
+def _bootstrap_interval(
+    values: np.ndarray,
+    users: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    random_state: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean over targets, resampling users.
+
+    Users are resampled with replacement (all the targets of a drawn user come with it), so
+    that users with several held-out interactions count as one unit.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_targets,)
+        A per-target metric (hit, NDCG, reciprocal rank).
+    users : ndarray of shape (n_targets,)
+        Integer user code of each target, in ``0 .. n_users - 1``.
+    n_resamples : int, default 1000
+        Bootstrap resamples.
+    confidence : float, default 0.95
+        Coverage of the interval.
+    random_state : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    (float, float)
+        The ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the resampled
+        means.
+    """
+    sums = np.bincount(users, weights=values.astype(np.float64))
+    counts = np.bincount(users).astype(np.float64)
+    n = len(sums)
+    rng = np.random.default_rng(random_state)
+    means = np.empty(n_resamples)
+    step = max(1, _BOOTSTRAP_CELLS // max(1, n))
+    for start in range(0, n_resamples, step):
+        size = min(step, n_resamples - start)
+        draw = rng.integers(0, n, size=(size, n))
+        means[start : start + size] = sums[draw].sum(1) / counts[draw].sum(1)
+    alpha = (1.0 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def _evaluate_with_intervals(
+    model: Any,
+    test: pd.DataFrame,
+    *,
+    k: Sequence[int] = (5, 10, 20),
+    n_negatives: int | None = 99,
+    random_state: int = 0,
+    n_resamples: int = 1000,
+) -> tuple[dict[str, float], dict[str, tuple[float, float]], dict[str, int]]:
+    """HR, NDCG and MRR at each ``k`` with 95% bootstrap intervals over users.
+
+    The per-target ranks of :func:`_per_target_ranks` become metrics through
+    :func:`implicit_ncf.metrics.metrics_from_ranks` (``per_user=True``), whose means are those
+    of ``model.evaluate(test, k=k, n_negatives=n_negatives)``; each interval is
+    :func:`_bootstrap_interval` of one metric column over users.
+
+    Returns
+    -------
+    means : dict
+        ``"hr@k"``, ``"ndcg@k"``, ``"mrr@k"`` for each ``k``.
+    intervals : dict
+        The same keys -> ``(low, high)``.
+    counts : dict
+        ``n_users``, ``n_targets``, ``n_unknown_users``, ``n_unknown_targets``.
+    """
+    ranks, users, info = _per_target_ranks(
+        model, test, n_negatives=n_negatives, random_state=random_state
+    )
+    per_user = metrics_from_ranks(ranks, list(k), users=users, per_user=True)
+    means: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}
+    for key in per_user.columns:
+        if "@" not in str(key):
+            continue
+        values = per_user[key].to_numpy(dtype=np.float64)
+        means[key] = float(values.mean())
+        intervals[key] = _bootstrap_interval(
+            values, users, n_resamples=n_resamples, random_state=random_state
+        )
+    counts = {"n_users": int(users.max()) + 1 if len(users) else 0, "n_targets": len(ranks)}
+    counts.update(info)
+    return means, intervals, counts

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from implicit_ncf import NeuralCF
-from implicit_ncf.cli import _bootstrap_interval, _evaluate_with_intervals, main
+from implicit_ncf.cli import main
 from implicit_ncf.datasets import load_movielens
+from implicit_ncf.evaluation import _bootstrap_interval, _evaluate_with_intervals
 from implicit_ncf.splits import leave_one_out
 
 REPO = Path(__file__).resolve().parents[1]
