@@ -44,11 +44,12 @@ class Mode:
     scale_batches: int | None  # trainer batches timed at ML-20M scale (None: one whole epoch)
     quality: bool  # run the time-to-quality row
     quality_epochs: int = 20  # epochs the time-to-quality fit may take before it gives up
+    realtime_users: int = 200  # new users the real-time row folds in, one call each
 
 
 # quick mode: time to quality stops after 2 epochs (NeuMF reaches 0.70 in its first on ML-1M,
 # and 20 epochs would not fit in 2 minutes); on synthetic data main() leaves the row out
-QUICK = Mode("quick", 60_000, 4, 10_000, 10, 600, 2, 2, True, quality_epochs=2)
+QUICK = Mode("quick", 60_000, 4, 10_000, 10, 600, 2, 2, True, quality_epochs=2, realtime_users=50)
 # quick mode: faster models get more positives so that every timed epoch lasts about a second
 # (an epoch of a fraction of a second is mostly the trainer's fixed per-epoch cost and noise)
 QUICK_SCALE = {"gmf": 3.0, "mf": 3.0, "mlp": 1.5, "neumf": 1.0}

@@ -14,6 +14,7 @@ This module is the entry point only; the rows live by family:
   :mod:`bench.scale`)
 - ``sampling``: :mod:`bench.sampling`
 - ``recommend``, ``eval``: :mod:`bench.scoring`
+- ``realtime``: :mod:`bench.realtime` (a new user's fold-in + top-10)
 - what they share (modes, rows, the estimator, formatting, the table): :mod:`bench.common`
 - the naive reference paths and their checks: :mod:`bench.naive`
 """
@@ -40,6 +41,7 @@ from bench.common import (
     render,
 )
 from bench.naive import BenchmarkError
+from bench.realtime import realtime_row
 from bench.sampling import sampling_rows
 from bench.scoring import eval_full_row, eval_sampled_row, recommend_row, scoring_model
 from bench.training import quality_row, scale_rows, train_row
@@ -54,6 +56,7 @@ __all__ = [
     "eval_sampled_row",
     "main",
     "quality_row",
+    "realtime_row",
     "recommend_row",
     "render",
     "sampling_rows",
@@ -61,7 +64,7 @@ __all__ = [
     "train_row",
 ]
 
-ROWS = ("train", "sampling", "recommend", "eval", "quality", "scale")
+ROWS = ("train", "sampling", "recommend", "eval", "realtime", "quality", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     if "eval" in wanted:
         steps.append(("evaluate sampled", lambda: eval_sampled_row(ctx)))
         steps.append(("evaluate full", lambda: eval_full_row(ctx)))
+    if "realtime" in wanted:
+        steps.append(("realtime", lambda: realtime_row(ctx)))
     if "quality" in wanted:
         steps.append(("time to quality", lambda: quality_row(ctx)))
     if "scale" in wanted:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from .data import interactions_to_csr
+from .data import IdEncoder, check_interactions, interactions_to_csr
 from .sampling import _csr_parts, _draw_distinct, _nth_unseen
 
 # Epochs of at most this many examples are built one epoch ahead in a background thread (their
@@ -369,3 +371,65 @@ def validation_candidates(
     position = np.searchsorted(users, pair_u[keep])
     matrix = np.concatenate([pair_i[keep, None], negatives[position]], axis=1)
     return pair_u[keep], matrix, int((~keep).sum())
+
+
+def validation_tensors(
+    frame: pd.DataFrame,
+    users: IdEncoder,
+    items: IdEncoder,
+    train_u: np.ndarray,
+    train_i: np.ndarray,
+    *,
+    seed: int,
+    n_negatives: int = 99,
+    user_col: str = "user",
+    item_col: str = "item",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A validation frame as ``(users, candidates)`` tensors for ``NCFModule.validation_step``.
+
+    Rows whose user or item the training data lacks are left out with an
+    :class:`~implicit_ncf.evaluation.UnknownIdWarning`; every other distinct row is a target
+    among :func:`validation_candidates` (``n_negatives`` per user, fewer where fewer are left).
+
+    Raises
+    ------
+    ValueError
+        If no row can be validated (unknown users or items only, or users who interacted with
+        every item).
+    """
+    from .evaluation import UnknownIdWarning
+
+    check_interactions(frame, user_col=user_col, item_col=item_col, parameter="validation")
+    vu = users.get_indexer(frame[user_col].to_numpy())
+    vi = items.get_indexer(frame[item_col].to_numpy())
+    known = (vu >= 0) & (vi >= 0)
+    if not known.all():
+        warnings.warn(
+            f"{int((~known).sum())} validation row(s) have a user or item absent from the "
+            "training interactions and are left out of validation.",
+            UnknownIdWarning,
+            stacklevel=3,
+        )
+    if not known.any():
+        raise ValueError(
+            "validation has no row whose user and item both appear in the training "
+            "interactions; pass held-out interactions of known users and items."
+        )
+    seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
+    val_users, matrix, n_without = validation_candidates(
+        seen_train, vu[known], vi[known], n_negatives=n_negatives, seed=seed
+    )
+    if n_without:
+        warnings.warn(
+            f"{n_without} validation row(s) belong to users who interacted with every other "
+            "item, so nothing can be ranked against them; they are left out of validation.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not len(val_users):
+        raise ValueError(
+            "no validation row can be ranked: every validation user interacted with every "
+            "item. Pass validation rows of users with unobserved items, or "
+            "early_stopping=False."
+        )
+    return torch.from_numpy(val_users), torch.from_numpy(matrix)

@@ -23,7 +23,8 @@ import torch
 
 from . import batches
 from ._validation import _check_positive_int
-from .data import IdEncoder, check_interactions, interactions_to_csr, pair_weights
+from .data import IdEncoder, interactions_to_csr, pair_weights
+from .hyperparameters import _PER_BATCH_TRAINER_OPTIONS, check_params
 from .popularity import PopularityRecommender
 from .recommender import NotFittedError, UnknownIdWarning, _BaseRecommender
 
@@ -32,29 +33,6 @@ __all__ = ["NeuralCF", "NotFittedError", "PopularityRecommender", "UnknownIdWarn
 # Examples per batch handed to the Lightning Trainer: batches of batch_size are grouped into one
 # trainer batch of up to this many examples, each still one optimizer step (NCFModule slices it).
 _BATCH_EXAMPLES = 1 << 15
-# Trainer options whose meaning depends on one optimizer step per trainer batch.
-_PER_BATCH_TRAINER_OPTIONS = frozenset(
-    {
-        "gradient_clip_val",
-        "gradient_clip_algorithm",
-        "accumulate_grad_batches",
-        "limit_train_batches",
-        "val_check_interval",
-        "max_steps",
-        "min_steps",
-        "overfit_batches",
-        "log_every_n_steps",
-    }
-)
-_MODELS = ("neumf", "gmf", "mlp", "mf")
-# What tower_params may set for each stage of a pretrained NeuMF (fine-tuning has its own
-# finetune_epochs and finetune_learning_rate).
-_STAGE_PARAMS = ("loss", "n_negatives", "n_sampled", "batch_size", "weight_decay", "lr_decay")
-_TOWER_PARAMS = {
-    "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
-    "mlp": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
-    "neumf": _STAGE_PARAMS,
-}
 # Sampled items each validation target is ranked against (fewer for users with fewer unseen).
 _VALIDATION_NEGATIVES = 99
 
@@ -287,110 +265,7 @@ class NeuralCF(_BaseRecommender):
 
     # -- validation of hyperparameters ---------------------------------------------------------
     def _check_params(self) -> None:
-        if self.model not in _MODELS:
-            raise ValueError(f"model must be one of {list(_MODELS)}; got {self.model!r}.")
-        from .losses import LOSSES
-
-        if not isinstance(self.loss, str) or self.loss not in LOSSES:
-            raise ValueError(
-                f"loss must be one of {list(LOSSES)}: 'bce' (the NCF paper's), 'bpr' or "
-                f"'softmax' (ranking losses); got {self.loss!r}."
-            )
-        for name in (
-            "n_factors",
-            "n_negatives",
-            "n_sampled",
-            "batch_size",
-            "n_epochs",
-            "finetune_epochs",
-            "patience",
-        ):
-            _check_positive_int(getattr(self, name), name)
-        layers = self.hidden_layers
-        if (
-            isinstance(layers, str | bytes)
-            or not isinstance(layers, Sequence)
-            or not layers
-            or any(
-                isinstance(h, bool) or not isinstance(h, int | np.integer) or h <= 0 for h in layers
-            )
-        ):
-            raise ValueError(
-                f"hidden_layers must be a non-empty sequence of positive integers such as "
-                f"(64, 32, 16, 8); got {layers!r}."
-            )
-        if self.model in ("mlp", "neumf") and layers[0] < 2:
-            raise ValueError(
-                f"hidden_layers[0] is the concatenated user+item embedding width and must be at "
-                f"least 2; got {layers[0]}."
-            )
-        for name, low, high in (
-            ("dropout", 0.0, 1.0),
-            ("learning_rate", 0.0, math.inf),
-            ("finetune_learning_rate", 0.0, math.inf),
-            ("weight_decay", 0.0, math.inf),
-            ("lr_decay", 0.0, 1.0),
-        ):
-            value = getattr(self, name)
-            ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-            ok = ok and math.isfinite(value)
-            if name == "dropout":
-                ok = ok and low <= value < high
-            elif name == "weight_decay":
-                ok = ok and value >= low
-            elif name == "lr_decay":
-                ok = ok and low < value <= high
-            else:
-                ok = ok and value > low
-            if not ok:
-                raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
-        from .training import OPTIMIZERS
-
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}."
-            )
-        if self.optimizer == "lazy_adam" and self._per_batch_options():
-            options = sorted(set(self.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS)
-            raise ValueError(
-                f"optimizer='lazy_adam' cannot be combined with trainer_kwargs {options}: those "
-                "options need Lightning's automatic optimization, which takes one optimizer and "
-                "dense gradients. Drop them, or use optimizer='adam'."
-            )
-        self._check_tower_params()
-        if self.weight_col is not None and not isinstance(self.weight_col, str):
-            raise TypeError(
-                f"weight_col must be a column name (str) or None; got "
-                f"{type(self.weight_col).__name__} {self.weight_col!r}."
-            )
-        if self.on_unknown_user not in ("raise", "popular"):
-            raise ValueError(
-                f"on_unknown_user must be 'raise' or 'popular'; got {self.on_unknown_user!r}."
-            )
-        if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
-            raise TypeError(
-                f"trainer_kwargs must be a dict of Trainer arguments or None; got "
-                f"{type(self.trainer_kwargs).__name__}."
-            )
-        if self.random_state is not None and (
-            isinstance(self.random_state, bool)
-            or not isinstance(self.random_state, int | np.integer)
-        ):
-            raise TypeError(
-                f"random_state must be an int or None (a seed that can be stored); got "
-                f"{type(self.random_state).__name__}."
-            )
-        if self.random_state is not None and self.random_state < 0:
-            raise ValueError(
-                f"random_state must be a non-negative int seed or None; got {self.random_state!r}."
-                " Pass e.g. random_state=0."
-            )
-        for name in ("pretrain", "early_stopping", "verbose"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
-                raise TypeError(
-                    f"{name} must be True or False; got {type(getattr(self, name)).__name__} "
-                    f"{getattr(self, name)!r}."
-                )
+        check_params(self)
 
     # -- fit --------------------------------------------------------------------------------------
     def fit(
@@ -478,7 +353,17 @@ class NeuralCF(_BaseRecommender):
             )
         val_tensors = None
         if val_frame is not None:
-            val_tensors = self._validation_tensors(val_frame, users, items, train_u, train_i, seed)
+            val_tensors = batches.validation_tensors(
+                val_frame,
+                users,
+                items,
+                train_u,
+                train_i,
+                seed=seed,
+                n_negatives=_VALIDATION_NEGATIVES,
+                user_col=self.user_col,
+                item_col=self.item_col,
+            )
 
         self._stages: list[tuple[str, list[dict[str, float]], int | None]] = []
         try:
@@ -508,52 +393,6 @@ class NeuralCF(_BaseRecommender):
         self.network_ = network
         self.fit_time_ = time.perf_counter() - start
         return self
-
-    def _validation_tensors(
-        self,
-        frame: pd.DataFrame,
-        users: IdEncoder,
-        items: IdEncoder,
-        train_u: np.ndarray,
-        train_i: np.ndarray,
-        seed: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        check_interactions(
-            frame, user_col=self.user_col, item_col=self.item_col, parameter="validation"
-        )
-        vu = users.get_indexer(frame[self.user_col].to_numpy())
-        vi = items.get_indexer(frame[self.item_col].to_numpy())
-        known = (vu >= 0) & (vi >= 0)
-        if not known.all():
-            warnings.warn(
-                f"{int((~known).sum())} validation row(s) have a user or item absent from the "
-                "training interactions and are left out of validation.",
-                UnknownIdWarning,
-                stacklevel=3,
-            )
-        if not known.any():
-            raise ValueError(
-                "validation has no row whose user and item both appear in the training "
-                "interactions; pass held-out interactions of known users and items."
-            )
-        seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
-        val_users, matrix, n_without = batches.validation_candidates(
-            seen_train, vu[known], vi[known], n_negatives=_VALIDATION_NEGATIVES, seed=seed
-        )
-        if n_without:
-            warnings.warn(
-                f"{n_without} validation row(s) belong to users who interacted with every other "
-                "item, so nothing can be ranked against them; they are left out of validation.",
-                UserWarning,
-                stacklevel=3,
-            )
-        if not len(val_users):
-            raise ValueError(
-                "no validation row can be ranked: every validation user interacted with every "
-                "item. Pass validation rows of users with unobserved items, or "
-                "early_stopping=False."
-            )
-        return torch.from_numpy(val_users), torch.from_numpy(matrix)
 
     def _train(
         self,
@@ -663,26 +502,6 @@ class NeuralCF(_BaseRecommender):
             network.load_state_dict(history.best_state)
         self._stages.append((model, history.history, history.best_epoch))
         return network
-
-    def _check_tower_params(self) -> None:
-        towers = self.tower_params
-        if towers is None:
-            return
-        if not isinstance(towers, dict) or set(towers) - set(_TOWER_PARAMS):
-            raise ValueError(
-                f"tower_params must be None or a dict keyed by 'gmf', 'mlp' and/or 'neumf', each "
-                f"a dict of parameters; got {towers!r}."
-            )
-        for name, params in towers.items():
-            allowed = _TOWER_PARAMS[name]
-            if not isinstance(params, dict) or set(params) - set(allowed):
-                raise ValueError(
-                    f"tower_params[{name!r}] must be a dict over {sorted(allowed)}; got {params!r}."
-                )
-            try:
-                type(self)(**{**self.get_params(), **params, "tower_params": None})._check_params()
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"tower_params[{name!r}]: {exc}") from None
 
     def _stage(self, name: str, **fixed: Any) -> NeuralCF:
         """The estimator that trains stage ``name`` of a pretrained NeuMF: ``self`` with

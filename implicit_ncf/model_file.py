@@ -9,7 +9,8 @@ cannot run code. The payload is a dict of tensors and plain Python values:
 ``params``
     The estimator's constructor parameters (``get_params()``; ``trainer_kwargs`` is not saved).
 ``users``, ``items``
-    The raw ids of the index order (lists of int, float, str or bool).
+    The raw ids of the index order (lists of int, float, str or bool): sorted after ``fit``,
+    with the ids added by ``partial_fit`` after them, so the tables' rows keep their ids.
 ``seen_indptr``, ``seen_indices``
     The training interactions as the CSR arrays of the (users x items) seen matrix.
 ``item_popularity``

@@ -7,6 +7,7 @@ is caught.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -133,3 +134,16 @@ def test_render_prints_every_row() -> None:
     assert "2.0x" in text and "2.1%" in text and "MISSED" in text and "- **a**: note" in text
     assert not math.isnan(rows[0].ratio or 0)
     assert isinstance(pd.DataFrame([vars(r) for r in rows]), pd.DataFrame)
+
+
+def test_realtime_row_folds_in_new_users_and_checks_them(ctx: run.Context) -> None:
+    assert "realtime" in run.ROWS
+    small = dataclasses.replace(ctx, mode=dataclasses.replace(ctx.mode, realtime_users=10))
+    row = run.realtime_row(small, n_clicks=5)  # the module's model (small.results is ctx's)
+    result = small.results["realtime"]
+    assert result["n_clicks"] == 5 and result["n_users"] > 0
+    assert 0 < result["fold_in_median_s"] <= result["fold_in_p99_s"]
+    assert result["n_users"] <= 10 and 0.0 <= result["top10_overlap"] <= 1.0
+    assert row.ratio is not None and row.ratio > 0 and row.figure.startswith("median")
+    with pytest.raises(naive.BenchmarkError, match="no training user"):
+        run.realtime_row(small, n_clicks=10_000)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from implicit_ncf import NeuralCF, PopularityRecommender
+from implicit_ncf.batches import validation_tensors
 from implicit_ncf.data import IdEncoder
 from implicit_ncf.splits import leave_one_out
 
@@ -169,7 +170,7 @@ def test_validation_uses_every_row_and_excludes_every_validation_item():
             + [i for i in range(40) if (1, i) not in seen][:2],
         }
     )
-    val_users, matrix = ncf()._validation_tensors(validation, users, items, train_u, train_i, 0)
+    val_users, matrix = validation_tensors(validation, users, items, train_u, train_i, seed=0)
     assert len(val_users) == 5  # every row is a target
     assert sorted(matrix[:, 0].tolist()) == sorted(validation["item"].tolist())
     for user, row in zip(val_users.tolist(), matrix.tolist(), strict=True):

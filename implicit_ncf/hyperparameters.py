@@ -1,0 +1,166 @@
+"""NeuralCF's hyperparameters: the values each may take, and the check ``fit`` runs first.
+
+Kept apart from :mod:`implicit_ncf.estimator` so that "which values does ``loss`` accept?" is
+answered by a short file; ``NeuralCF._check_params`` calls :func:`check_params`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._validation import _check_positive_int
+
+__all__ = ["check_params"]
+
+_MODELS = ("neumf", "gmf", "mlp", "mf")
+# Trainer options whose meaning depends on one optimizer step per trainer batch.
+_PER_BATCH_TRAINER_OPTIONS = frozenset(
+    {
+        "gradient_clip_val",
+        "gradient_clip_algorithm",
+        "accumulate_grad_batches",
+        "limit_train_batches",
+        "val_check_interval",
+        "max_steps",
+        "min_steps",
+        "overfit_batches",
+        "log_every_n_steps",
+    }
+)
+# What tower_params may set for each stage of a pretrained NeuMF (fine-tuning has its own
+# finetune_epochs and finetune_learning_rate).
+_STAGE_PARAMS = ("loss", "n_negatives", "n_sampled", "batch_size", "weight_decay", "lr_decay")
+_TOWER_PARAMS = {
+    "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
+    "mlp": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
+    "neumf": _STAGE_PARAMS,
+}
+
+
+def check_params(est: Any) -> None:
+    """Check every hyperparameter of a :class:`~implicit_ncf.NeuralCF` (``est``); the errors
+    name the parameter, the value and the fix."""
+    if est.model not in _MODELS:
+        raise ValueError(f"model must be one of {list(_MODELS)}; got {est.model!r}.")
+    from .losses import LOSSES
+
+    if not isinstance(est.loss, str) or est.loss not in LOSSES:
+        raise ValueError(
+            f"loss must be one of {list(LOSSES)}: 'bce' (the NCF paper's), 'bpr' or "
+            f"'softmax' (ranking losses); got {est.loss!r}."
+        )
+    for name in (
+        "n_factors",
+        "n_negatives",
+        "n_sampled",
+        "batch_size",
+        "n_epochs",
+        "finetune_epochs",
+        "patience",
+    ):
+        _check_positive_int(getattr(est, name), name)
+    layers = est.hidden_layers
+    if (
+        isinstance(layers, str | bytes)
+        or not isinstance(layers, Sequence)
+        or not layers
+        or any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h <= 0 for h in layers)
+    ):
+        raise ValueError(
+            f"hidden_layers must be a non-empty sequence of positive integers such as "
+            f"(64, 32, 16, 8); got {layers!r}."
+        )
+    if est.model in ("mlp", "neumf") and layers[0] < 2:
+        raise ValueError(
+            f"hidden_layers[0] is the concatenated user+item embedding width and must be at "
+            f"least 2; got {layers[0]}."
+        )
+    for name, low, high in (
+        ("dropout", 0.0, 1.0),
+        ("learning_rate", 0.0, math.inf),
+        ("finetune_learning_rate", 0.0, math.inf),
+        ("weight_decay", 0.0, math.inf),
+        ("lr_decay", 0.0, 1.0),
+    ):
+        value = getattr(est, name)
+        ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value)
+        if name == "dropout":
+            ok = ok and low <= value < high
+        elif name == "weight_decay":
+            ok = ok and value >= low
+        elif name == "lr_decay":
+            ok = ok and low < value <= high
+        else:
+            ok = ok and value > low
+        if not ok:
+            raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
+    from .training import OPTIMIZERS
+
+    if est.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {est.optimizer!r}.")
+    if est.optimizer == "lazy_adam" and est._per_batch_options():
+        options = sorted(set(est.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS)
+        raise ValueError(
+            f"optimizer='lazy_adam' cannot be combined with trainer_kwargs {options}: those "
+            "options need Lightning's automatic optimization, which takes one optimizer and "
+            "dense gradients. Drop them, or use optimizer='adam'."
+        )
+    _check_tower_params(est)
+    if est.weight_col is not None and not isinstance(est.weight_col, str):
+        raise TypeError(
+            f"weight_col must be a column name (str) or None; got "
+            f"{type(est.weight_col).__name__} {est.weight_col!r}."
+        )
+    if est.on_unknown_user not in ("raise", "popular"):
+        raise ValueError(
+            f"on_unknown_user must be 'raise' or 'popular'; got {est.on_unknown_user!r}."
+        )
+    if est.trainer_kwargs is not None and not isinstance(est.trainer_kwargs, dict):
+        raise TypeError(
+            f"trainer_kwargs must be a dict of Trainer arguments or None; got "
+            f"{type(est.trainer_kwargs).__name__}."
+        )
+    if est.random_state is not None and (
+        isinstance(est.random_state, bool) or not isinstance(est.random_state, int | np.integer)
+    ):
+        raise TypeError(
+            f"random_state must be an int or None (a seed that can be stored); got "
+            f"{type(est.random_state).__name__}."
+        )
+    if est.random_state is not None and est.random_state < 0:
+        raise ValueError(
+            f"random_state must be a non-negative int seed or None; got {est.random_state!r}."
+            " Pass e.g. random_state=0."
+        )
+    for name in ("pretrain", "early_stopping", "verbose"):
+        if not isinstance(getattr(est, name), bool | np.bool_):
+            raise TypeError(
+                f"{name} must be True or False; got {type(getattr(est, name)).__name__} "
+                f"{getattr(est, name)!r}."
+            )
+
+
+def _check_tower_params(est: Any) -> None:
+    towers = est.tower_params
+    if towers is None:
+        return
+    if not isinstance(towers, dict) or set(towers) - set(_TOWER_PARAMS):
+        raise ValueError(
+            f"tower_params must be None or a dict keyed by 'gmf', 'mlp' and/or 'neumf', each "
+            f"a dict of parameters; got {towers!r}."
+        )
+    for name, params in towers.items():
+        allowed = _TOWER_PARAMS[name]
+        if not isinstance(params, dict) or set(params) - set(allowed):
+            raise ValueError(
+                f"tower_params[{name!r}] must be a dict over {sorted(allowed)}; got {params!r}."
+            )
+        try:
+            type(est)(**{**est.get_params(), **params, "tower_params": None})._check_params()
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"tower_params[{name!r}]: {exc}") from None

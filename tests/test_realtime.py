@@ -1,0 +1,506 @@
+"""Real time: fold-in at recommend time, partial_fit, similar items / users, candidate filters.
+
+One test per clause of the contract (docs/realtime.md), on planted synthetic data: users in
+clusters that interact only with their cluster's items, so that a user folded in from a few
+interactions must be recommended its cluster's other items.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from conftest import planted_interactions
+
+from implicit_ncf import NeuralCF, PopularityRecommender, foldin
+from implicit_ncf.networks import build_network
+from implicit_ncf.recommender import UnknownIdWarning
+from implicit_ncf.similarity import embedding_space
+
+SMALL = {
+    "n_epochs": 8,
+    "batch_size": 256,
+    "n_factors": 8,
+    "hidden_layers": (16, 8),
+    "accelerator": "cpu",
+    "random_state": 0,
+}
+N_ITEMS, N_CLUSTERS = 80, 4
+
+
+def _cluster(user: str) -> int:
+    return int(user[1:]) % N_CLUSTERS
+
+
+def _item_cluster(item: int) -> int:
+    return int(item) // (N_ITEMS // N_CLUSTERS)
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return planted_interactions(n_users=200, n_items=N_ITEMS, per_user=12, seed=0)
+
+
+@pytest.fixture(scope="module")
+def held(data: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """40 users held out entirely: their history (all but the latest) and their latest item."""
+    rng = np.random.default_rng(0)
+    users = rng.choice(data["user"].unique(), 40, replace=False)
+    rows = data[data["user"].isin(users)].sort_values(["user", "timestamp"])
+    last = rows.groupby("user").tail(1)
+    return {
+        "train": data[~data["user"].isin(users)],
+        "history": rows.drop(last.index),
+        "last": last,
+        "all": rows,
+    }
+
+
+@pytest.fixture(scope="module")
+def neumf(held: dict[str, pd.DataFrame]) -> NeuralCF:
+    return NeuralCF(model="neumf", **SMALL).fit(held["train"])
+
+
+@pytest.fixture(scope="module")
+def mf(held: dict[str, pd.DataFrame]) -> NeuralCF:
+    return NeuralCF(model="mf", **SMALL).fit(held["train"])
+
+
+@pytest.fixture(params=["neumf", "mf"])
+def model(request: pytest.FixtureRequest) -> NeuralCF:
+    """Each of the two fitted models (never modified by the tests that take it)."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+def _hit_rate(recs: pd.DataFrame, last: pd.DataFrame) -> float:
+    return len(recs.merge(last, on=["user", "item"])) / last["user"].nunique()
+
+
+def _state(est: NeuralCF) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in est.network_.state_dict().items()}
+
+
+# --------------------------------------------------------------------------------------------
+# fold-in quality
+# --------------------------------------------------------------------------------------------
+
+
+def test_fold_in_of_new_users_is_far_above_chance(model: NeuralCF, held) -> None:
+    users = held["last"]["user"].tolist()
+    recs = model.recommend(users, k=10, interactions=held["history"])
+    # each user has 11 history items: chance of the held-out item in a top-10 of 69 is 0.145;
+    # the default 3 steps (chosen on ML-1M) reach about 0.45 here
+    assert _hit_rate(recs, held["last"]) >= 0.35
+    top5 = model.recommend(users, k=5, interactions=held["history"])
+    in_cluster = top5["item"].map(_item_cluster) == top5["user"].map(_cluster)
+    assert in_cluster.mean() >= 0.3  # the user's cluster: chance 9 of 69 unseen items, 0.13
+
+
+def test_more_fold_in_steps_converge_on_small_data(model: NeuralCF, held) -> None:
+    """``fold_in_steps`` / ``fold_in_learning_rate`` are the knobs for data unlike ML-1M."""
+    est = copy.deepcopy(model).set_params(fold_in_steps=24, fold_in_learning_rate=0.1)
+    recs = est.recommend(held["last"]["user"].tolist(), k=10, interactions=held["history"])
+    assert _hit_rate(recs, held["last"]) >= 0.8
+    top5 = est.recommend(held["last"]["user"].tolist(), k=5, interactions=held["history"])
+    assert (top5["item"].map(_item_cluster) == top5["user"].map(_cluster)).mean() >= 0.8
+
+
+def test_fold_in_defaults_are_the_modules(neumf: NeuralCF) -> None:
+    assert (neumf.fold_in_steps, neumf.fold_in_learning_rate) == (
+        foldin.N_STEPS,
+        foldin.LEARNING_RATE,
+    )
+    for name, value in (("fold_in_steps", 0), ("fold_in_learning_rate", float("nan"))):
+        est = copy.deepcopy(neumf).set_params(**{name: value})
+        with pytest.raises(ValueError, match=name):
+            est.recommend("x", interactions=pd.DataFrame({"user": ["x"], "item": [1]}))
+
+
+def test_fold_in_never_returns_the_interactions_or_training_items(model: NeuralCF, held) -> None:
+    users = held["last"]["user"].tolist()
+    recs = model.recommend(users, k=20, interactions=held["history"])
+    assert recs.merge(held["history"], on=["user", "item"]).empty
+    kept = model.recommend(users, k=69, interactions=held["history"], exclude_seen=False)
+    assert len(kept.merge(held["history"], on=["user", "item"])) > 0  # exclude_seen=False keeps
+
+
+def test_fold_in_of_a_known_user_adds_to_the_training_history(model: NeuralCF, data) -> None:
+    user = model.user_encoder_.classes_[0]
+    train_items = set(data.loc[data["user"] == user, "item"])
+    cluster_items = [i for i in range(N_ITEMS) if _item_cluster(i) == _cluster(user)]
+    new = [i for i in cluster_items if i not in train_items][:3]
+    recs = model.recommend(user, k=30, interactions=pd.DataFrame({"user": user, "item": new}))
+    assert not set(recs["item"]) & (train_items | set(new))
+    # pairs the model already has change nothing: the result is the plain recommendation
+    old = pd.DataFrame({"user": user, "item": sorted(train_items)[:3]})
+    pd.testing.assert_frame_equal(
+        model.recommend(user, k=5, interactions=old), model.recommend(user, k=5)
+    )
+
+
+def test_fold_in_of_known_users_starts_from_their_trained_vectors(model: NeuralCF) -> None:
+    """Known users folded in from one more item of their cluster recommend their cluster at
+    least as well as their trained vectors do (chance: about 7 of 67 unseen items)."""
+    users = model.user_encoder_.classes_[:20].tolist()
+    extra = pd.DataFrame(
+        {"user": users, "item": [_cluster(u) * (N_ITEMS // N_CLUSTERS) + 19 for u in users]}
+    )
+    folded = model.recommend(users, k=5, interactions=extra)
+    plain = model.recommend(users, k=5)
+    rate = {
+        name: (recs["item"].map(_item_cluster) == recs["user"].map(_cluster)).mean()
+        for name, recs in (("folded", folded), ("plain", plain))
+    }
+    assert rate["folded"] >= max(0.5, rate["plain"] - 0.05), rate
+
+
+def test_bpr_model_folds_in_and_softmax_model_says_it_cannot(held) -> None:
+    users = held["last"]["user"].tolist()
+    bpr = NeuralCF(model="mf", loss="bpr", **SMALL).fit(held["train"])
+    recs = bpr.recommend(users, k=10, interactions=held["history"])
+    assert _hit_rate(recs, held["last"]) >= 0.5
+    softmax = NeuralCF(model="mf", loss="softmax", **SMALL).fit(held["train"])
+    with pytest.raises(ValueError, match="loss='softmax'"):
+        softmax.recommend(users, k=10, interactions=held["history"])
+
+
+# --------------------------------------------------------------------------------------------
+# no change to the model, determinism, threads
+# --------------------------------------------------------------------------------------------
+
+
+def test_recommend_with_interactions_leaves_the_model_unchanged(neumf: NeuralCF, held) -> None:
+    before = _state(neumf)
+    grads = [None if p.grad is None else p.grad.clone() for p in neumf.network_.parameters()]
+    seen, users = neumf.seen_.copy(), neumf.user_encoder_.classes_.copy()
+    neumf.recommend(held["last"]["user"].tolist(), k=5, interactions=held["history"])
+    after = neumf.network_.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert (neumf.seen_ != seen).nnz == 0
+    np.testing.assert_array_equal(neumf.user_encoder_.classes_, users)
+    for p, g in zip(neumf.network_.parameters(), grads, strict=True):
+        assert (p.grad is None and g is None) or (
+            p.grad is not None and g is not None and torch.equal(p.grad, g)
+        )
+    with pytest.raises(ValueError, match="unknown user"):
+        neumf.recommend(held["last"]["user"].iloc[0])  # still unknown afterwards
+
+
+def test_fold_in_is_deterministic_for_a_fixed_random_state(neumf: NeuralCF, held) -> None:
+    users = held["last"]["user"].tolist()
+    a, b = neumf, copy.deepcopy(neumf)
+    first = a.recommend(users, k=5, interactions=held["history"])
+    pd.testing.assert_frame_equal(first, a.recommend(users, k=5, interactions=held["history"]))
+    pd.testing.assert_frame_equal(first, b.recommend(users, k=5, interactions=held["history"]))
+
+
+def test_fold_in_is_thread_safe(neumf: NeuralCF, held) -> None:
+    users = held["last"]["user"].tolist()
+    expected = neumf.recommend(users, k=5, interactions=held["history"])
+    results: list[pd.DataFrame] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(3):
+                results.append(neumf.recommend(users, k=5, interactions=held["history"]))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 12
+    for frame in results:
+        pd.testing.assert_frame_equal(frame, expected)
+
+
+# --------------------------------------------------------------------------------------------
+# edge cases and bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_empty_interactions_change_nothing(neumf: NeuralCF, held) -> None:
+    empty = held["history"].iloc[:0]
+    known = neumf.user_encoder_.classes_[0]
+    pd.testing.assert_frame_equal(
+        neumf.recommend(known, interactions=empty), neumf.recommend(known)
+    )
+    with pytest.raises(ValueError, match="interactions=<frame> to fold"):
+        neumf.recommend("nobody", interactions=empty)
+
+
+def test_a_user_whose_interactions_cover_the_catalogue(neumf: NeuralCF) -> None:
+    everything = pd.DataFrame({"user": "glutton", "item": neumf.item_encoder_.classes_})
+    recs = neumf.recommend("glutton", k=10, interactions=everything)
+    assert recs.empty and list(recs.columns) == ["item", "score"]
+    every = neumf.recommend(
+        "glutton", k=neumf.n_items_, interactions=everything, exclude_seen=False
+    )
+    assert len(every) == neumf.n_items_ and every["score"].is_monotonic_decreasing
+
+
+def test_whitelist_smaller_than_k(model: NeuralCF, held) -> None:
+    user = held["last"]["user"].iloc[0]
+    history = held["history"][held["history"]["user"] == user]
+    seen_item = int(history["item"].iloc[0])
+    unseen = [i for i in range(N_ITEMS) if i not in set(history["item"])][:3]
+    recs = model.recommend(user, k=10, interactions=history, items=[*unseen, seen_item])
+    assert sorted(recs["item"]) == sorted(unseen)  # the seen one is excluded
+    assert recs["score"].is_monotonic_decreasing
+    known = model.user_encoder_.classes_[0]
+    assert len(model.recommend(known, k=10, items=unseen[:2], exclude_seen=False)) == 2
+    assert model.recommend(known, k=10, items=[]).empty
+
+
+def test_exclude_items_are_never_returned(model: NeuralCF, held) -> None:
+    users = held["last"]["user"].tolist()
+    plain = model.recommend(users, k=5, interactions=held["history"])
+    banned = plain["item"].unique().tolist()
+    recs = model.recommend(users, k=5, interactions=held["history"], exclude_items=banned)
+    assert not set(recs["item"]) & set(banned)
+    assert (recs.groupby("user").size() == 5).all()
+    both = model.recommend(
+        users, k=5, interactions=held["history"], items=banned, exclude_items=banned
+    )
+    assert both.empty
+
+
+@pytest.mark.parametrize("parameter", ["items", "exclude_items"])
+def test_unknown_ids_in_the_filters_raise_naming_them(neumf: NeuralCF, parameter: str) -> None:
+    user = neumf.user_encoder_.classes_[0]
+    with pytest.raises(ValueError, match=rf"{parameter} holds item id\(s\) \[999, 'x'\]"):
+        neumf.recommend(user, **{parameter: [1, 999, "x"]})
+
+
+def test_unknown_items_in_interactions_are_counted_in_a_warning(neumf: NeuralCF, held) -> None:
+    user = held["last"]["user"].iloc[0]
+    history = held["history"][held["history"]["user"] == user]
+    frame = pd.concat([history, pd.DataFrame({"user": [user] * 2, "item": [999, 1000]})])
+    with pytest.warns(UnknownIdWarning, match=r"2 row\(s\) of interactions have item id\(s\)"):
+        recs = neumf.recommend(user, k=5, interactions=frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pd.testing.assert_frame_equal(recs, neumf.recommend(user, k=5, interactions=history))
+
+
+def test_interactions_of_users_not_requested_raise(neumf: NeuralCF, held) -> None:
+    user = held["last"]["user"].iloc[0]
+    with pytest.raises(ValueError, match="interactions holds rows of user id"):
+        neumf.recommend(user, interactions=held["history"])
+
+
+def test_bad_interactions_name_the_parameter(neumf: NeuralCF) -> None:
+    with pytest.raises(TypeError, match="interactions must be a pandas DataFrame"):
+        neumf.recommend("x", interactions=[("x", 1)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="item_col='item' is not a column"):
+        neumf.recommend("x", interactions=pd.DataFrame({"user": ["x"], "movie": [1]}))
+
+
+def test_unknown_user_without_interactions_gets_filtered_popular_items(mf: NeuralCF) -> None:
+    est = copy.deepcopy(mf).set_params(on_unknown_user="popular")
+    banned = est.recommend("nobody", k=3)["item"].tolist()
+    recs = est.recommend("nobody", k=3, exclude_items=banned)
+    assert len(recs) == 3 and not set(recs["item"]) & set(banned)
+    assert sorted(est.recommend("nobody", k=5, items=banned[:2])["item"]) == sorted(banned[:2])
+
+
+def test_popularity_accepts_the_same_arguments(held) -> None:
+    pop = PopularityRecommender().fit(held["train"])
+    top = pop.recommend(pop.user_encoder_.classes_[0], k=3, exclude_seen=False)["item"].tolist()
+    user = held["last"]["user"].iloc[0]
+    history = pd.DataFrame({"user": user, "item": top[:2]})
+    recs = pop.recommend(user, k=3, interactions=history)
+    assert recs["item"].iloc[0] == top[2] and not set(recs["item"]) & set(top[:2])
+    filtered = pop.recommend(user, k=3, interactions=history, items=top, exclude_items=top[2:])
+    assert filtered.empty
+    with pytest.raises(ValueError, match="items holds item id"):
+        pop.recommend(user, interactions=history, items=[-5])
+
+
+# --------------------------------------------------------------------------------------------
+# partial_fit
+# --------------------------------------------------------------------------------------------
+
+
+def test_partial_fit_adds_users_items_and_interactions(neumf: NeuralCF, held) -> None:
+    est = copy.deepcopy(neumf)
+    before = _state(est)
+    n_users, n_items = est.n_users_, est.n_items_
+    new_item = pd.DataFrame({"user": held["history"]["user"].unique()[:6], "item": 500})
+    assert est.partial_fit(pd.concat([held["history"], new_item])) is est
+    assert est.n_users_ == n_users + held["history"]["user"].nunique()
+    assert est.n_items_ == n_items + 1 and est.item_encoder_.classes_[-1] == 500
+    assert est.item_popularity_[-1] == 6
+    np.testing.assert_array_equal(est.user_encoder_.classes_[:n_users], before_users(held))
+    after = est.network_.state_dict()
+    for name, value in before.items():
+        if "user_embedding" in name or "item_embedding" in name or "item_bias" in name:
+            assert torch.equal(after[name][: n_users if "user" in name else n_items][:5], value[:5])
+        else:
+            assert torch.equal(after[name], value), name  # the shared layers are not retrained
+    users = held["last"]["user"].tolist()
+    recs = est.recommend(users, k=10)  # known users now, no interactions needed
+    assert _hit_rate(recs, held["last"]) >= 0.35  # chance 0.145
+    assert recs.merge(held["history"], on=["user", "item"]).empty
+
+
+def before_users(held: dict[str, pd.DataFrame]) -> np.ndarray:
+    return np.sort(held["train"]["user"].unique())
+
+
+def test_partial_fit_updates_changed_users_only(mf: NeuralCF, data: pd.DataFrame) -> None:
+    est = copy.deepcopy(mf)
+    user = est.user_encoder_.classes_[0]
+    before = est.network_.user_embedding.weight.detach().clone()
+    items_before = est.network_.item_embedding.weight.detach().clone()
+    had = set(data.loc[data["user"] == user, "item"])
+    new = [i for i in range(N_ITEMS) if i not in had][:2]
+    est.partial_fit(pd.DataFrame({"user": user, "item": new}))
+    after = est.network_.user_embedding.weight.detach()
+    changed = np.flatnonzero((after != before).any(1).numpy())
+    assert changed.tolist() == [est.user_encoder_.transform([user])[0]]
+    assert torch.equal(est.network_.item_embedding.weight.detach(), items_before)
+    assert set(new) <= set(est.item_encoder_.inverse_transform(est.seen_[changed[0]].indices))
+
+
+def test_partial_fit_is_deterministic_and_atomic(neumf: NeuralCF, held) -> None:
+    a = copy.deepcopy(neumf).partial_fit(held["history"])
+    b = copy.deepcopy(neumf).partial_fit(held["history"])
+    assert all(
+        torch.equal(v, b.network_.state_dict()[k]) for k, v in a.network_.state_dict().items()
+    )
+    state = _state(a)
+    bad = pd.DataFrame({"user": ["z", None], "item": [1, 2]})
+    with pytest.raises(ValueError, match="missing id"):
+        a.partial_fit(bad)
+    assert all(torch.equal(v, a.network_.state_dict()[k]) for k, v in state.items())
+    with pytest.raises(ValueError, match="not fitted"):
+        NeuralCF().partial_fit(held["history"])
+
+
+def test_save_and_load_after_partial_fit(neumf: NeuralCF, held, tmp_path) -> None:
+    est = copy.deepcopy(neumf)
+    est.partial_fit(pd.concat([held["history"], pd.DataFrame({"user": ["new"], "item": [777]})]))
+    est.save(tmp_path / "m.pt")
+    loaded = NeuralCF.load(tmp_path / "m.pt")
+    users = [*held["last"]["user"], "new"]
+    pd.testing.assert_frame_equal(loaded.recommend(users, k=5), est.recommend(users, k=5))
+    np.testing.assert_array_equal(loaded.item_popularity_, est.item_popularity_)
+    assert (loaded.seen_ != est.seen_).nnz == 0
+    pd.testing.assert_frame_equal(loaded.similar_items(777, k=3), est.similar_items(777, k=3))
+
+
+def test_popularity_partial_fit_equals_a_refit(held) -> None:
+    pop = PopularityRecommender().fit(held["train"]).partial_fit(held["all"])
+    refit = PopularityRecommender().fit(pd.concat([held["train"], held["all"]]))
+    ours = pd.Series(pop.item_popularity_, index=pop.item_encoder_.classes_).sort_index()
+    theirs = pd.Series(refit.item_popularity_, index=refit.item_encoder_.classes_).sort_index()
+    pd.testing.assert_series_equal(ours, theirs)
+    user = held["last"]["user"].iloc[0]
+    np.testing.assert_array_equal(
+        np.sort(pop.recommend(user, k=5)["score"]), np.sort(refit.recommend(user, k=5)["score"])
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# similar items and users
+# --------------------------------------------------------------------------------------------
+
+
+def test_similar_items_are_the_items_cluster(model: NeuralCF) -> None:
+    queries = list(range(0, N_ITEMS, 7))
+    sims = model.similar_items(queries, k=5)
+    assert list(sims.columns) == ["query_item", "item", "score"]
+    assert (sims.groupby("query_item").size() == 5).all()
+    assert not (sims["query_item"] == sims["item"]).any()
+    same = sims["query_item"].map(_item_cluster) == sims["item"].map(_item_cluster)
+    assert same.mean() >= 0.7  # chance: 19 of 79 items, 0.24
+    one = model.similar_items(queries[0], k=5)
+    assert list(one.columns) == ["item", "score"] and one["score"].is_monotonic_decreasing
+    assert (one["score"] <= 1 + 1e-6).all()
+    assert len(model.similar_items(0, k=10_000)) == model.n_items_ - 1
+
+
+def test_similar_users_are_the_users_cluster(model: NeuralCF) -> None:
+    users = model.user_encoder_.classes_[:12].tolist()
+    sims = model.similar_users(users, k=5)
+    assert list(sims.columns) == ["query_user", "user", "score"]
+    same = sims["query_user"].map(_cluster) == sims["user"].map(_cluster)
+    assert same.mean() >= 0.7
+
+
+def test_similar_to_unknown_ids_raise_naming_them(neumf: NeuralCF) -> None:
+    with pytest.raises(ValueError, match=r"unknown item id\(s\) \[12345\]"):
+        neumf.similar_items([0, 12345])
+    with pytest.raises(ValueError, match=r"unknown user id\(s\) \['nobody'\]"):
+        neumf.similar_users("nobody")
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        neumf.similar_items(0, k=0)
+
+
+def test_popularity_has_no_item_space(held) -> None:
+    pop = PopularityRecommender().fit(held["train"])
+    with pytest.raises(TypeError, match="has no learned item space"):
+        pop.similar_items(0)
+    with pytest.raises(TypeError, match="has no learned user space"):
+        pop.similar_users(pop.user_encoder_.classes_[0])
+
+
+# --------------------------------------------------------------------------------------------
+# the fold-in machinery
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["mf", "gmf", "mlp", "neumf"])
+def test_scores_from_vectors_equal_the_networks_scores(kind: str) -> None:
+    torch.manual_seed(0)
+    net = build_network(kind, 30, 20, n_factors=6, hidden_layers=(8, 4)).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    parts = foldin.network_parts(net)
+    rows = foldin.current_rows(net, "user", np.arange(30))
+    with torch.no_grad():
+        expected = net.score_all(torch.arange(30))  # type: ignore[operator]
+    torch.testing.assert_close(foldin.score_users(parts, rows.vectors), expected)
+    space = embedding_space(net, "item")
+    torch.testing.assert_close(space.norm(dim=1), torch.ones(20))
+
+
+def test_fold_in_rows_without_usable_interactions_keep_their_start() -> None:
+    torch.manual_seed(0)
+    net = build_network("gmf", 10, 6, n_factors=4, hidden_layers=(4,)).eval()
+    parts = foldin.network_parts(net)
+    positives = sp.csr_matrix(np.array([[0] * 6, [1] * 6, [1, 0, 0, 0, 0, 0]], dtype=np.float32))
+    folded = foldin.fold_in(parts, positives, init="mean", n_steps=10, random_state=0)
+    mean = net.user_embedding.weight.detach().mean(0)  # type: ignore[union-attr, operator]
+    torch.testing.assert_close(folded.vectors[0][0], mean)  # no interactions
+    torch.testing.assert_close(folded.vectors[0][1], mean)  # every item: no negative to draw
+    assert not torch.equal(folded.vectors[0][2], mean)
+    zeros = foldin.fold_in(parts, positives, init="zeros", n_steps=10, random_state=0)
+    assert not zeros.vectors[0][:2].any()
+    with pytest.raises(ValueError, match="positives must have 6 columns"):
+        foldin.fold_in(parts, sp.csr_matrix((1, 5)))
+
+
+def test_fold_in_and_similarity_import_no_lightning() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, implicit_ncf.foldin, implicit_ncf.similarity; "
+        "print(sorted(m for m in sys.modules if 'lightning' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
