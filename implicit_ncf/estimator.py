@@ -145,7 +145,9 @@ class NeuralCF(_BaseRecommender):
     trainer_kwargs : dict or None, default None
         Anything else for the ``Trainer`` (strategy, precision, callbacks, loggers, ...).
     verbose : bool, default False
-        Show Lightning's progress bar and one line per epoch with loss and validation metrics.
+        Show training progress: one progress bar per stage on a terminal, one line per epoch
+        (loss and validation metrics) elsewhere. Lightning's own banners and model summary
+        appear only when ``trainer_kwargs`` is given.
     random_state : int or None, default None
         Seed of weight initialisation, shuffling and negative sampling.
 
