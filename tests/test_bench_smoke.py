@@ -147,3 +147,23 @@ def test_realtime_row_folds_in_new_users_and_checks_them(ctx: run.Context) -> No
     assert row.ratio is not None and row.ratio > 0 and row.figure.startswith("median")
     with pytest.raises(naive.BenchmarkError, match="no training user"):
         run.realtime_row(small, n_clicks=10_000)
+
+
+def test_implicit_als_peer_goes_through_the_librarys_evaluator():
+    pytest.importorskip("implicit")
+    from bench.peers import ImplicitALS, tune_als
+
+    frame = synthetic.interactions(60, 40, 900, seed=5)
+    split = leave_one_out(frame, time_col=None, random_state=0)
+    best, table = tune_als(
+        split.train, grid={"factors": [4, 8], "regularization": [0.1], "alpha": [1.0]}
+    )
+    assert len(table) == 2 and best["factors"] in (4, 8) and isinstance(best["factors"], int)
+    model = ImplicitALS(**best).fit(split.train)
+    full = model.evaluate(split.test, k=10, n_negatives=None)
+    rows = model.evaluate(split.test, k=10, n_negatives=None, per_user=True)
+    assert rows["hr@10"].mean() == pytest.approx(full["hr@10"])
+    scores = model._score_users(np.arange(3)).numpy()
+    pairs = model._score_pairs(np.repeat(np.arange(3), 40), np.tile(np.arange(40), 3))
+    np.testing.assert_allclose(scores.ravel(), pairs, rtol=1e-5, atol=1e-5)
+    assert len(model.recommend(split.test["user"].iloc[0], k=5)) == 5
