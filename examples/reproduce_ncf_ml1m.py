@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from implicit_ncf import NeuralCF, PopularityRecommender
@@ -116,34 +117,94 @@ def tune(shared: Path, configs: list[dict[str, Any]], out: Path | None) -> None:
 
 
 def reproduce(shared: Path, models: list[str], out: Path | None) -> None:
+    """Every model at its defaults on the paper's negatives and under full ranking, each figure
+    with its 95% bootstrap interval over users, the corrected full-ranking estimates from the
+    sampled ranks, and paired comparisons of NeuMF against the others."""
+    from implicit_ncf.evaluation import _evaluate_with_intervals
+    from implicit_ncf.metrics import compare
+
     train, test, candidates = load_ncf_ml1m(shared / "ncf-ml-1m")
     print(
         f"NCF ML-1M: {len(train):,} training pairs, {len(test):,} test users, "
         f"{len(candidates):,} candidates (the paper's 99 negatives per user)"
     )
-    rows = []
+    fitted: dict[str, Any] = {}
     start = time.perf_counter()
-    pop = PopularityRecommender().fit(train)
-    result = pop.evaluate(test, k=10, candidates=candidates)
-    rows.append(("popularity", result["hr@10"], result["ndcg@10"], time.perf_counter() - start))
+    fitted["popularity"] = PopularityRecommender().fit(train)
+    seconds = {"popularity": time.perf_counter() - start}
     for name in models:
-        model = NeuralCF(model=name, random_state=0)
-        model.fit(train)
-        result = model.evaluate(test, k=10, candidates=candidates)
-        rows.append((name, result["hr@10"], result["ndcg@10"], model.fit_time_))
+        model = NeuralCF(model=name, random_state=0).fit(train)
+        fitted[name], seconds[name] = model, model.fit_time_
         print(
-            f"{name}: HR@10 {result['hr@10']:.4f} NDCG@10 {result['ndcg@10']:.4f} "
-            f"fit {model.fit_time_:.0f}s ({len(model.history_)} epochs)",
-            flush=True,
+            f"{name}: fitted in {model.fit_time_:.0f}s ({len(model.history_)} epochs)", flush=True
         )
-    print(f"\n{'model':<12}{'HR@10':>8}{'NDCG@10':>9}{'fit s':>8}   published HR@10 / NDCG@10")
-    for name, hr, ndcg, seconds in rows:
-        paper = PAPER.get(name)
+    rows, per_user = [], {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, model in fitted.items():
+            sampled = model.evaluate(test, k=10, candidates=candidates, per_user=True)
+            corrected = model.evaluate(test, k=10, candidates=candidates, corrected=True)
+            full, full_ci, _ = _evaluate_with_intervals(model, test, k=(10,), n_negatives=None)
+            per_user[name] = model.evaluate(test, k=10, n_negatives=None, per_user=True)
+            cis = {}
+            for metric in ("hr@10", "ndcg@10"):
+                values = sampled[metric].to_numpy()
+                draws = np.random.default_rng(0).integers(0, len(values), (2000, len(values)))
+                cis[metric] = tuple(np.quantile(values[draws].mean(1), [0.025, 0.975]))
+            rows.append(
+                {
+                    "model": name,
+                    "hr@10": float(sampled["hr@10"].mean()),
+                    "ndcg@10": float(sampled["ndcg@10"].mean()),
+                    "ci": cis,
+                    "full hr@10": full["hr@10"],
+                    "full ndcg@10": full["ndcg@10"],
+                    "full ci": full_ci,
+                    "corrected hr@10": corrected["hr@10_corrected"],
+                    "corrected ndcg@10": corrected["ndcg@10_corrected"],
+                    "fit s": seconds[name],
+                }
+            )
+    print(
+        f"\n{'model':<11}{'HR@10 (99 negatives)':>24}{'NDCG@10':>24}{'full HR@10':>24}"
+        f"{'full NDCG@10':>24}{'corrected HR/NDCG':>20}{'fit s':>7}   published"
+    )
+    for row in rows:
+        paper = PAPER.get(row["model"])
         ref = f"{paper[0]:.3f} / {paper[1]:.3f}" if paper else "-"
-        print(f"{name:<12}{hr:>8.4f}{ndcg:>9.4f}{seconds:>8.0f}   {ref}")
+        cells = [
+            f"{row[key]:.4f} [{low:.3f}, {high:.3f}]"
+            for key, (low, high) in (
+                ("hr@10", row["ci"]["hr@10"]),
+                ("ndcg@10", row["ci"]["ndcg@10"]),
+                ("full hr@10", row["full ci"]["hr@10"]),
+                ("full ndcg@10", row["full ci"]["ndcg@10"]),
+            )
+        ]
+        corrected = f"{row['corrected hr@10']:.4f}/{row['corrected ndcg@10']:.4f}"
+        print(
+            f"{row['model']:<11}"
+            + "".join(f"{c:>24}" for c in cells)
+            + f"{corrected:>20}{row['fit s']:>7.0f}   {ref}"
+        )
+    if "neumf" in per_user:
+        print("\nPaired over users, full ranking (difference of means, 95% bootstrap, Wilcoxon):")
+        for other in [n for n in per_user if n != "neumf"]:
+            table = compare(per_user["neumf"], per_user[other], metrics=["hr@10", "ndcg@10"])
+            for metric, r in table.iterrows():
+                print(
+                    f"  neumf - {other:<10} {metric:<8} {r['difference']:+.4f} "
+                    f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  p = {r['p_value']:.2g}"
+                )
+    if "mf" in per_user:
+        r = compare(per_user["mf"], per_user["popularity"], metrics=["hr@10"]).loc["hr@10"]
+        print(
+            f"  mf - popularity    hr@10    {r['difference']:+.4f} "
+            f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  p = {r['p_value']:.2g}"
+        )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rows, indent=1))
+        out.write_text(json.dumps(rows, indent=1, default=str))
 
 
 def tutorial(shared: Path, models: list[str]) -> None:
