@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         batches_module._EpochBatches = original  # type: ignore[misc]
     fit_s = time.perf_counter() - fit_start
     out["peak_rss_gb"] = _peak_gb()  # before the raw loop allocates its own network
+    out["optimizer"] = getattr(est, "optimizer_", est.optimizer)
     out["prep_s"] = timing.get("prepare", 0.0) + timing.get("catalogue", 0.0)
     out["fit_s"] = fit_s
     out["before_training_s"] = clock.epoch_start - fit_start

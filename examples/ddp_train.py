@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--n-factors", type=int, default=16)
+    parser.add_argument(
+        "--optimizer", default="auto", choices=["auto", "adam", "lazy_adam"], help="NeuralCF's"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         n_epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        optimizer=args.optimizer,
         accelerator=args.accelerator,
         devices=args.devices,
         trainer_kwargs=trainer_kwargs,
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             devices=args.devices,
             strategy=args.strategy if args.devices > 1 else "single",
             model=args.model,
+            optimizer=est.optimizer_,
             epochs=args.epochs,
             batch_size=args.batch_size,
             fit_seconds=wall,

@@ -80,16 +80,20 @@ class NeuralCF(_BaseRecommender):
         Learning rate multiplier applied after every epoch (1.0 keeps it constant). 0.8 was the
         best setting found on MovieLens-1M, but it costs 3-5 points of HR@10 on smaller datasets,
         whose epochs have fewer steps (``docs/results.md``).
-    optimizer : {"adam", "lazy_adam"}, default "adam"
+    optimizer : {"auto", "adam", "lazy_adam"}, default "auto"
         ``"adam"`` updates every parameter on every step, embedding rows outside the batch
         included (their moments keep moving them), as the NCF reference code does. ``"lazy_adam"``
         gives the embeddings sparse gradients and updates only the rows in the batch, moments
-        included (``torch.optim.SparseAdam``; plain Adam for the dense layers), as TensorFlow's
-        official NCF does with LazyAdam. A different optimizer, not a faster Adam: its results
-        differ. Its step costs the batch's rows instead of the whole tables, which pays off on
-        large catalogues (about 5x faster training on an ML-20M-sized set on a CPU, slower on
-        ML-1M; ``docs/performance.md``). Needs one process (no DDP yet) and is not combined with
-        ``trainer_kwargs`` gradient clipping or accumulation.
+        included (:class:`implicit_ncf.optim.LazyAdam`; plain Adam for the dense layers), as
+        TensorFlow's official NCF does with LazyAdam: its step costs the batch's rows instead of
+        the whole tables. ``"auto"`` takes ``"lazy_adam"`` when the network's embedding tables
+        hold more than ``implicit_ncf.optim.AUTO_DENSE_LIMIT`` parameters for the device (2**21
+        on a CPU, where dense Adam is then the slower; ML-1M with the default sizes stays
+        below it, ML-20M is 10x above), and ``"adam"`` otherwise, or for the full softmax
+        (every item row gets a gradient) and ``trainer_kwargs`` that need Lightning's automatic
+        optimization (clipping, accumulation). ``optimizer_`` says which one a fit used. The
+        two are different optimizers, level in quality on ML-1M (``docs/performance.md``).
+        ``"lazy_adam"`` is not combined with those ``trainer_kwargs``.
     pretrain : bool, default True
         For NeuMF: first train a GMF and an MLP tower separately for ``n_epochs`` each, then
         initialise NeuMF from them and fine-tune it for ``finetune_epochs`` at
@@ -140,6 +144,14 @@ class NeuralCF(_BaseRecommender):
         want more steps at a lower rate (``docs/realtime.md``).
     fold_in_learning_rate : float, default 0.1
         Adam learning rate of the fold-in.
+    partial_fit_epochs : int, default 0
+        After ``partial_fit``'s fold-in, epochs that fine-tune the whole network (items and
+        shared layers too) on the new interactions plus as many replayed from the old data, at
+        ``finetune_learning_rate`` (:mod:`implicit_ncf.incremental`). 0 keeps ``partial_fit``
+        to the fold-in. On a MovieLens-1M validation stream the fold-in alone kept up with a
+        refit and the refresh made no measurable difference; on the later stream of
+        ``docs/realtime.md``, 2 epochs narrowed the gap to a refit after 9% new data from 0.093
+        to 0.060 HR@50, at about twice the cost of a plain ``partial_fit`` (2% of a refit).
     accelerator, devices : str or int
         Passed to the Lightning ``Trainer`` ("auto" uses a GPU when there is one).
     trainer_kwargs : dict or None, default None
@@ -167,6 +179,9 @@ class NeuralCF(_BaseRecommender):
         and elapsed seconds of that stage.
     best_epoch_ : int or None
         Epoch of the last stage whose weights were kept (with validation), else None.
+    optimizer_ : {"adam", "lazy_adam"}
+        The optimizer the final network was trained with (``optimizer``, resolved when it is
+        ``"auto"``).
     fit_time_ : float
         Seconds spent in ``fit``.
 
@@ -209,7 +224,7 @@ class NeuralCF(_BaseRecommender):
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-3,
         lr_decay: float = 1.0,
-        optimizer: str = "adam",
+        optimizer: str = "auto",
         pretrain: bool = True,
         finetune_epochs: int = 1,
         finetune_learning_rate: float = 5e-4,
@@ -225,6 +240,7 @@ class NeuralCF(_BaseRecommender):
         on_unknown_user: str = "raise",
         fold_in_steps: int = 6,
         fold_in_learning_rate: float = 0.1,
+        partial_fit_epochs: int = 0,
         accelerator: str = "auto",
         devices: int | str | Sequence[int] = "auto",
         trainer_kwargs: dict[str, Any] | None = None,
@@ -259,6 +275,7 @@ class NeuralCF(_BaseRecommender):
         self.on_unknown_user = on_unknown_user
         self.fold_in_steps = fold_in_steps
         self.fold_in_learning_rate = fold_in_learning_rate
+        self.partial_fit_epochs = partial_fit_epochs
         self.accelerator = accelerator
         self.devices = devices
         self.trainer_kwargs = trainer_kwargs
@@ -367,7 +384,7 @@ class NeuralCF(_BaseRecommender):
                 item_col=self.item_col,
             )
 
-        self._stages: list[tuple[str, list[dict[str, float]], int | None]] = []
+        self._stages: list[tuple[str, list[dict[str, float]], int | None, str]] = []
         try:
             from .training import _preserve_torch_rng
 
@@ -386,12 +403,13 @@ class NeuralCF(_BaseRecommender):
         finally:
             del self._stages
         network = network.cpu().eval()
-        history = [{"stage": name, **row} for name, rows, _ in stages for row in rows]
-        best_epoch = stages[-1][2]
+        history = [{"stage": name, **row} for name, rows, _, _ in stages for row in rows]
+        best_epoch, optimizer = stages[-1][2], stages[-1][3]
         # All fitted state is assigned at once, only after training succeeded.
         self.user_encoder_, self.item_encoder_ = users, items
         self.seen_, self.item_popularity_ = seen, popularity
         self.history_, self.best_epoch_ = history, best_epoch
+        self.optimizer_ = optimizer
         self.network_ = network
         self.fit_time_ = time.perf_counter() - start
         return self
@@ -443,18 +461,6 @@ class NeuralCF(_BaseRecommender):
             network.gmf.output.requires_grad_(False)
             network.mlp.output.requires_grad_(False)
         steps_per_batch = self._steps_per_batch()
-        module = NCFModule(
-            network,
-            learning_rate=learning_rate,
-            weight_decay=float(self.weight_decay),
-            lr_decay=float(self.lr_decay),
-            # manual optimization (the module's own steps, direct where nothing observes them)
-            # unless a Trainer option needs Lightning's automatic optimization
-            step_batch_size=None if self._per_batch_options() else int(self.batch_size),
-            optimizer=str(self.optimizer),
-            loss=str(self.loss),
-            weighted=weights is not None,
-        )
         seen_train = interactions_to_csr(train_u, train_i, len(users), len(items))
         full = np.flatnonzero(np.diff(seen_train.indptr) >= len(items))
         if len(full):
@@ -490,20 +496,50 @@ class NeuralCF(_BaseRecommender):
             val_loader = torch.utils.data.DataLoader(
                 batches._TensorBatches(*val_tensors, batch_size=1024), batch_size=None
             )
-            monitor = f"val_ndcg@{module.val_k}"
+            monitor = "val_ndcg@10"  # NCFModule validates at its default val_k=10
         patience = int(self.patience) if (self.early_stopping and monitor) else None
         callbacks = _callbacks(monitor, patience, bool(self.verbose))
         with _quiet_lightning(bool(self.verbose)), _interrupt_as_keyboard_interrupt():
             trainer = self._build_trainer(callbacks, n_epochs)
+            optimizer = self._resolve_optimizer(network, trainer, len(items))
             self._check_distributed(trainer)
+            module = NCFModule(
+                network,
+                learning_rate=learning_rate,
+                weight_decay=float(self.weight_decay),
+                lr_decay=float(self.lr_decay),
+                # manual optimization (the module's own steps, direct where nothing observes
+                # them) unless a Trainer option needs Lightning's automatic optimization
+                step_batch_size=None if self._per_batch_options() else int(self.batch_size),
+                optimizer=optimizer,
+                loss=str(self.loss),
+                weighted=weights is not None,
+            )
             train_data.trainer = trainer  # each rank takes its share by the trainer's ranks
             trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
         set_sparse_embeddings(network, False)  # the fitted network is the plain one again
         history = callbacks[0]
         if history.best_state is not None:
             network.load_state_dict(history.best_state)
-        self._stages.append((model, history.history, history.best_epoch))
+        self._stages.append((model, history.history, history.best_epoch, optimizer))
         return network
+
+    def _resolve_optimizer(self, network: torch.nn.Module, trainer: Any, n_items: int) -> str:
+        """The optimizer of this stage: ``self.optimizer``, or for ``"auto"`` the rule of
+        :func:`implicit_ncf.optim.resolve_optimizer` on the network's embedding tables and the
+        trainer's device."""
+        from .optim import resolve_optimizer
+
+        tables = sum(
+            m.weight.numel() for m in network.modules() if isinstance(m, torch.nn.Embedding)
+        )
+        dense_only = None
+        if self._per_batch_options():
+            dense_only = "trainer options that need automatic optimization"
+        elif self.loss == "softmax" and n_items <= int(self.n_sampled):
+            dense_only = "the full softmax gives every item row a gradient"
+        device = str(getattr(getattr(trainer.strategy, "root_device", None), "type", "cpu"))
+        return resolve_optimizer(str(self.optimizer), tables, device, dense_only=dense_only)
 
     def _stage(self, name: str, **fixed: Any) -> NeuralCF:
         """The estimator that trains stage ``name`` of a pretrained NeuMF: ``self`` with
@@ -572,12 +608,6 @@ class NeuralCF(_BaseRecommender):
                 f"{start_method!r} (ddp_spawn, ddp_fork, ddp_notebook) is not supported: it trains "
                 "in child processes and loses the per-epoch history and best weights. Use "
                 "strategy='ddp' and run your code as a script (or under torchrun / srun)."
-            )
-        if trainer.world_size > 1 and self.optimizer == "lazy_adam":
-            raise ValueError(
-                f"optimizer='lazy_adam' with {trainer.world_size} training processes is not "
-                "supported yet (its sparse embedding gradients are not tested under DDP). Use "
-                "optimizer='adam' for distributed training."
             )
         if trainer.world_size > 1 and self.random_state is None:
             raise ValueError(
@@ -758,6 +788,12 @@ class NeuralCF(_BaseRecommender):
         self._check_fitted()
         from . import foldin
 
+        epochs = self.partial_fit_epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
+            raise ValueError(
+                f"partial_fit_epochs must be a non-negative int; got {epochs!r}. Pass 0 for "
+                "the fold-in alone, or e.g. partial_fit_epochs=2."
+            )
         grown = self._grow_catalogue(self._prepare(interactions))
         network = foldin.update_network(
             self.network_,
@@ -768,6 +804,27 @@ class NeuralCF(_BaseRecommender):
             n_old_items=self.n_items_,
             **self._fold_options(self.n_users_, self.n_items_, int(self.seen_.nnz)),
         )
+        if epochs:
+            from .incremental import refresh
+            from .training import _preserve_torch_rng
+
+            salt = [self.n_users_, self.n_items_, int(self.seen_.nnz)]
+            sequence = (
+                np.random.SeedSequence()  # a fresh seed, like fit's
+                if self.random_state is None
+                else np.random.SeedSequence([int(self.random_state), *salt])
+            )
+            seed = int(sequence.generate_state(1)[0])
+            with _preserve_torch_rng(seed):
+                refresh(
+                    self,
+                    network,
+                    grown.seen,
+                    grown.added,
+                    n_epochs=int(epochs),
+                    learning_rate=float(self.finetune_learning_rate),
+                    seed=seed,
+                )
         self.user_encoder_, self.item_encoder_ = grown.users, grown.items
         self.seen_, self.item_popularity_ = grown.seen, grown.popularity
         self.network_ = network

@@ -101,8 +101,9 @@ def check_params(est: Any) -> None:
             raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
     from .training import OPTIMIZERS
 
-    if est.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {est.optimizer!r}.")
+    choices = ["auto", *OPTIMIZERS]
+    if est.optimizer not in choices:
+        raise ValueError(f"optimizer must be one of {choices}; got {est.optimizer!r}.")
     if est.optimizer == "lazy_adam" and est._per_batch_options():
         options = sorted(set(est.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS)
         raise ValueError(

@@ -68,6 +68,7 @@ def save_model(est: NeuralCF, path: str | os.PathLike[str]) -> None:
             for row in est.history_
         ],
         "fit_time": float(est.fit_time_),
+        "optimizer": str(getattr(est, "optimizer_", est.optimizer)),
     }
     path = Path(path)
     fd, tmp = _create_temporary(path)
@@ -153,6 +154,8 @@ def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
     est.history_ = payload.get("history", [])
     est.best_epoch_ = payload.get("best_epoch")
     est.fit_time_ = payload.get("fit_time", float("nan"))
+    # files written before optimizer="auto" hold the one used in their params
+    est.optimizer_ = str(payload.get("optimizer", est.optimizer))
     est.network_ = network.eval()
     return est
 

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from .losses import LOSSES
 from .networks import set_sparse_embeddings, split_sparse_parameters
+from .optim import LazyAdam
 
 __all__ = ["OPTIMIZERS", "NCFModule"]
 
@@ -97,8 +98,8 @@ class NCFModule(pl.LightningModule):
     optimizer : {"adam", "lazy_adam"}, default "adam"
         ``"adam"``: fused Adam over every parameter. ``"lazy_adam"``: the network's embeddings
         are switched to sparse gradients (:func:`set_sparse_embeddings`) and updated by
-        ``torch.optim.SparseAdam`` (only the rows in the batch, moments included), the other
-        parameters by Adam; two optimizers, so it needs ``step_batch_size``, and
+        :class:`implicit_ncf.optim.LazyAdam` (only the rows in the batch, moments included), the
+        other parameters by Adam; two optimizers, so it needs ``step_batch_size``, and
         ``trainer.global_step`` (Lightning's count of ``optimizer.step()`` calls) advances by two
         per step.
     weighted : bool, default False
@@ -159,6 +160,13 @@ class NCFModule(pl.LightningModule):
         self.automatic_optimization = step_batch_size is None
         if optimizer == "lazy_adam":
             set_sparse_embeddings(network, True)
+            # DDP leaves the sparse tables alone: their gradients are gathered across processes
+            # by _sync_sparse_gradients (rows and values) instead of DDP's sparse all-reduce
+            self._ddp_params_and_buffers_to_ignore = [
+                f"network.{name}.weight"
+                for name, module in network.named_modules()
+                if isinstance(module, torch.nn.Embedding)
+            ]
         self.loss = loss
         self.loss_fn = LOSSES[loss]
         self.weighted = weighted
@@ -235,6 +243,7 @@ class NCFModule(pl.LightningModule):
                 for optimizer in optimizers:
                     optimizer.zero_grad()
                 self.manual_backward(loss)
+                self._sync_sparse_gradients()
                 for optimizer in optimizers:
                     optimizer.step()
                 losses.append(loss.detach())
@@ -286,8 +295,67 @@ class NCFModule(pl.LightningModule):
             return None
         return progress
 
+    def _processes(self) -> int:
+        """Training processes of this fit: the trainer's world size (1 without a trainer)."""
+        try:
+            return int(self.trainer.world_size)
+        except RuntimeError:  # not attached to a trainer
+            return 1
+
+    def _sparse_tables(self) -> list[nn.Parameter]:
+        """The embedding weights that DDP leaves to this module (``optimizer="lazy_adam"``)."""
+        names = set(getattr(self, "_ddp_params_and_buffers_to_ignore", []))
+        return [p for name, p in self.named_parameters() if name in names]
+
+    def _sync_sparse_gradients(self) -> None:
+        """Under DDP with ``optimizer="lazy_adam"``: replace each sparse table's gradient by the
+        mean over processes (DDP's own convention for the dense layers), built from every
+        process's rows and values gathered with ``all_gather``, so that every process applies
+        the same update to the union of the rows. A no-op with one process.
+
+        Gathering (padded to the largest row count) is used instead of DDP's sparse all-reduce,
+        which corrupted memory in a 2-process gloo run here (torch 2.13).
+        """
+        world = self._processes()
+        if world <= 1 or self.optimizer != "lazy_adam":
+            return
+        import torch.distributed as dist
+
+        tables = self._sparse_tables()  # every process takes part for every table, even one
+        grads = [  # that its own step did not touch (no gradient: no rows)
+            torch.sparse_coo_tensor(
+                torch.empty((1, 0), dtype=torch.int64, device=p.device),
+                torch.empty((0, *p.shape[1:]), dtype=p.dtype, device=p.device),
+                p.shape,
+            ).coalesce()
+            if p.grad is None
+            else p.grad.coalesce()
+            for p in tables
+        ]
+        counts = torch.tensor([g._nnz() for g in grads], dtype=torch.int64, device=self.device)
+        all_counts = [torch.empty_like(counts) for _ in range(world)]
+        dist.all_gather(all_counts, counts)
+        for t, (p, grad) in enumerate(zip(tables, grads, strict=True)):
+            sizes = [int(c[t]) for c in all_counts]
+            width, n = max(sizes), grad._nnz()
+            rows = torch.zeros(width, dtype=torch.int64, device=p.device)
+            values = torch.zeros((width, *p.shape[1:]), dtype=p.dtype, device=p.device)
+            rows[:n], values[:n] = grad._indices()[0], grad._values()
+            gathered_rows = [torch.empty_like(rows) for _ in range(world)]
+            gathered_values = [torch.empty_like(values) for _ in range(world)]
+            dist.all_gather(gathered_rows, rows)
+            dist.all_gather(gathered_values, values)
+            index = torch.cat([r[:k] for r, k in zip(gathered_rows, sizes, strict=True)])
+            value = torch.cat([v[:k] for v, k in zip(gathered_values, sizes, strict=True)])
+            p.grad = torch.sparse_coo_tensor(index[None], value / world, p.shape).coalesce()
+
     def on_train_start(self) -> None:
         self._direct = self._direct_progress()
+        if self._processes() > 1 and self.optimizer == "lazy_adam":
+            import torch.distributed as dist
+
+            for p in self._sparse_tables():  # DDP broadcasts only the parameters it manages
+                dist.broadcast(p.data, src=0)
 
     def on_train_end(self) -> None:
         self._direct = None
@@ -329,9 +397,7 @@ class NCFModule(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer == "lazy_adam":
             sparse, dense = split_sparse_parameters(self.network)
-            optimizers: list[torch.optim.Optimizer] = [
-                torch.optim.SparseAdam(sparse, lr=self.learning_rate)
-            ]
+            optimizers: list[torch.optim.Optimizer] = [LazyAdam(sparse, lr=self.learning_rate)]
             if dense:
                 optimizers.append(_adam(dense, lr=self.learning_rate))
         else:

@@ -117,6 +117,60 @@ def test_every_trainable_parameter_gets_a_gradient(model: str) -> None:
     assert not unused
 
 
+def _sync_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    """One process of test_sparse_gradients_are_averaged_over_processes."""
+    import torch.distributed as dist
+
+    from implicit_ncf.networks import GMF
+    from implicit_ncf.training import NCFModule
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        module = NCFModule(GMF(6, 5, 2), step_batch_size=4, optimizer="lazy_adam")
+        module._processes = lambda: world  # type: ignore[method-assign]
+        # rank 0 touches users 0, 1, 1; rank 1 users 1, 4 (and 3 items each)
+        users = [torch.tensor([0, 1, 1]), torch.tensor([1, 4])][rank]
+        items = torch.arange(len(users))
+        module.network(users, items).sum().backward()
+        module._sync_sparse_gradients()
+        out = {n: p.grad.to_dense() for n, p in module.network.named_parameters()
+               if p.grad is not None and p.grad.is_sparse}  # fmt: skip
+        torch.save(out, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sparse_gradients_are_averaged_over_processes(tmp_path: Path) -> None:
+    """optimizer="lazy_adam" under DDP: the embedding gradients DDP is told to ignore are
+    gathered from both processes and averaged, identical on every process and equal to the mean
+    of the per-process gradients (what DDP does for the dense layers)."""
+    import torch.multiprocessing as mp
+
+    from implicit_ncf.networks import GMF
+    from implicit_ncf.training import NCFModule
+
+    mp.spawn(_sync_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    got = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    torch.manual_seed(0)
+    reference = NCFModule(GMF(6, 5, 2), step_batch_size=4, optimizer="lazy_adam")
+    assert set(reference._ddp_params_and_buffers_to_ignore) == {
+        "network.user_embedding.weight",
+        "network.item_embedding.weight",
+    }
+    expected: dict[str, torch.Tensor] = {}
+    for users in (torch.tensor([0, 1, 1]), torch.tensor([1, 4])):
+        reference.network.zero_grad()
+        reference.network(users, torch.arange(len(users))).sum().backward()
+        for name, p in reference.network.named_parameters():
+            if p.grad is not None and p.grad.is_sparse:
+                expected[name] = expected.get(name, 0) + p.grad.to_dense() / 2
+    assert set(got[0]) == set(expected) == set(got[1])
+    for name, value in expected.items():
+        torch.testing.assert_close(got[0][name], value)
+        assert torch.equal(got[0][name], got[1][name])
+
+
 # ------------------------------------------------------------------------------------------------
 # slow: one process versus two DDP CPU processes on MovieLens-100K
 # ------------------------------------------------------------------------------------------------
@@ -127,7 +181,7 @@ GLOBAL_BATCH = 256
 TIMEOUT_S = 900
 
 
-def _run_script(out: Path, devices: int) -> dict[str, Any]:
+def _run_script(out: Path, devices: int, optimizer: str = "auto") -> dict[str, Any]:
     """Run examples/ddp_train.py; kill the whole process group (all ranks) on timeout."""
     env = {
         **os.environ,
@@ -147,6 +201,7 @@ def _run_script(out: Path, devices: int) -> dict[str, Any]:
         # the same global batch: each of N processes takes GLOBAL_BATCH / N per step
         "--batch-size", str(GLOBAL_BATCH // devices),
         "--threads", "1",
+        "--optimizer", optimizer,
     ]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -177,15 +232,20 @@ def _rank(out: Path, rank: int) -> tuple[dict[str, Any], dict[str, Any], Any]:
 
 
 @pytest.mark.slow
-def test_two_ddp_cpu_processes_match_one_process_on_ml100k(tmp_path: Path) -> None:
+@pytest.mark.parametrize("optimizer", ["auto", "lazy_adam"])
+def test_two_ddp_cpu_processes_match_one_process_on_ml100k(tmp_path: Path, optimizer: str) -> None:
+    """With the default optimizer (dense Adam on ML-100K's small tables) and with lazy Adam,
+    whose sparse embedding gradients DDP all-reduces (gloo)."""
     if not (SHARED_DATA / "ml-100k").is_dir():
         pytest.skip(f"MovieLens-100K not found under {SHARED_DATA}")
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
     two.mkdir()
-    m1 = _run_script(one, 1)
-    m2 = _run_script(two, 2)
+    m1 = _run_script(one, 1, optimizer)
+    m2 = _run_script(two, 2, optimizer)
     print(json.dumps({"one_process": m1, "two_processes": m2}, indent=1))
+    expected = "adam" if optimizer == "auto" else optimizer
+    assert m1["optimizer"] == m2["optimizer"] == expected
 
     # one process trained on every training positive in the first epoch
     t1, _, e1 = _rank(one, 0)

@@ -136,7 +136,8 @@ def test_networks_import_no_lightning():
         "import sys, implicit_ncf.networks, implicit_ncf.batches, implicit_ncf.recommender, "
         "implicit_ncf.popularity, implicit_ncf.estimator, implicit_ncf.model_file, "
         "implicit_ncf.losses, implicit_ncf.foldin, implicit_ncf.similarity, "
-        "implicit_ncf.evaluation, implicit_ncf.hyperparameters; "
+        "implicit_ncf.evaluation, implicit_ncf.hyperparameters, implicit_ncf.optim, "
+        "implicit_ncf.incremental; "
         "print(sorted(m for m in sys.modules if 'lightning' in m))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

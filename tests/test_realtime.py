@@ -504,3 +504,47 @@ def test_fold_in_and_similarity_import_no_lightning() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------
+# partial_fit_epochs: the refresh of the whole network after the fold-in
+# --------------------------------------------------------------------------------------------
+
+
+def test_partial_fit_refresh_trains_items_and_layers(neumf: NeuralCF, held) -> None:
+    plain = copy.deepcopy(neumf).partial_fit(held["history"])
+    est = copy.deepcopy(neumf).set_params(partial_fit_epochs=2)
+    again = copy.deepcopy(neumf).set_params(partial_fit_epochs=2)
+    before = _state(est)
+    est.partial_fit(held["history"])
+    again.partial_fit(held["history"])
+    after = est.network_.state_dict()
+    assert all(torch.equal(v, again.network_.state_dict()[k]) for k, v in after.items())
+    n_items = neumf.n_items_
+    moved = [
+        name
+        for name, value in before.items()
+        if not torch.equal(after[name][: len(value)] if "embedding" in name else after[name], value)
+        and "user" not in name
+    ]
+    # old items and the shared layers move now; the fold-in alone leaves them as they were
+    assert any("item_embedding" in n for n in moved) and any(
+        "layers" in n or "output" in n for n in moved
+    ), moved
+    for name, value in before.items():
+        if "item_embedding" in name:
+            assert torch.equal(plain.network_.state_dict()[name][:n_items], value)
+    recs = est.recommend(held["last"]["user"].tolist(), k=10)
+    assert _hit_rate(recs, held["last"]) >= 0.35  # chance 0.145
+    assert recs.merge(held["history"], on=["user", "item"]).empty
+    assert not any(m.sparse for m in est.network_.modules() if isinstance(m, torch.nn.Embedding))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_partial_fit_epochs_is_checked_before_anything_changes(neumf: NeuralCF, held, bad) -> None:
+    est = copy.deepcopy(neumf).set_params(partial_fit_epochs=bad)
+    state, n_users = _state(est), est.n_users_
+    with pytest.raises(ValueError, match="partial_fit_epochs must be a non-negative int"):
+        est.partial_fit(held["history"])
+    assert est.n_users_ == n_users
+    assert all(torch.equal(v, est.network_.state_dict()[k]) for k, v in state.items())

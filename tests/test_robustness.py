@@ -213,15 +213,16 @@ BAD_INPUT: list[Case] = [
          .fit(frame()), ValueError, "random_state=None with 2 training processes"),
     Case("fit-unknown-optimizer", "NeuralCF.fit", 'optimizer="sgd"',
          lambda f: ncf(optimizer="sgd").fit(frame()), ValueError,
-         "optimizer must be one of ['adam', 'lazy_adam']; got 'sgd'"),
+         "optimizer must be one of ['auto', 'adam', 'lazy_adam']; got 'sgd'"),
     Case("fit-lazy-adam-clipping", "NeuralCF.fit",
          'optimizer="lazy_adam", trainer_kwargs={"gradient_clip_val": 1.0}',
          lambda f: ncf(optimizer="lazy_adam", trainer_kwargs={"gradient_clip_val": 1.0})
          .fit(frame()), ValueError,
          "optimizer='lazy_adam' cannot be combined with trainer_kwargs ['gradient_clip_val']"),
-    Case("fit-lazy-adam-ddp", "NeuralCF.fit", 'optimizer="lazy_adam", strategy="ddp", devices=2',
-         lambda f: ncf(optimizer="lazy_adam", devices=2, trainer_kwargs={"strategy": "ddp"})
-         .fit(frame()), ValueError, "optimizer='lazy_adam' with 2 training processes"),
+    Case("fit-lazy-adam-full-softmax", "NeuralCF.fit",
+         'optimizer="lazy_adam", loss="softmax", 10 items <= n_sampled=512 (the full softmax)',
+         lambda f: ncf(optimizer="lazy_adam", loss="softmax").fit(frame()), ValueError,
+         "optimizer='lazy_adam' with loss='softmax' over a catalogue of 10 items"),
     # leave_one_out -----------------------------------------------------------------------------
     Case("loo-list", "leave_one_out", "a list instead of a DataFrame",
          lambda f: leave_one_out([(0, 1, 2)]), TypeError, "frame must be a pandas DataFrame"),
