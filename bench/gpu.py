@@ -336,9 +336,23 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    # the process-wide settings this run changes, put back at the end (the tests call main)
+    loggers = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    precision = torch.get_float32_matmul_precision()
+    try:
+        return _run(args, torch, gpu, loggers)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        torch.set_float32_matmul_precision(precision)
+
+
+def _run(args: argparse.Namespace, torch: Any, gpu: bool, loggers: tuple[str, ...]) -> int:
+    """The body of :func:`main` once the arguments and the device are checked."""
     sizes = SMOKE if args.cpu_smoke else QUICK if args.quick else FULL
     clock = _Clock(args.budget_s if args.budget_s is not None else sizes.budget_s)
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+    for name in loggers:
         logging.getLogger(name).setLevel(logging.WARNING)  # no per-fit device banners
     try:  # the legacy flags; torch >= 2.9 refuses a mix of them and the new per-backend API
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -38,15 +39,26 @@ from bench.naive import BenchmarkError
 
 def raw_optimizers(est: Any, net: Any) -> list[Any]:
     """The optimizers ``NeuralCF`` trains ``net`` with (``NCFModule.configure_optimizers``):
-    fused Adam, or with ``optimizer="lazy_adam"`` SparseAdam for the embeddings (made sparse) and
-    fused Adam for the rest."""
+    fused Adam, or with ``optimizer="lazy_adam"`` (and ``"auto"`` on large tables)
+    :class:`implicit_ncf.optim.LazyAdam` for the embeddings (made sparse) and fused Adam for the
+    rest."""
+    import torch
+
     from implicit_ncf.training import NCFModule
 
+    optimizer = str(getattr(est, "optimizer", "adam"))
+    try:
+        from implicit_ncf.optim import resolve_optimizer
+    except ImportError:  # older versions of the library (for before/after runs)
+        pass
+    else:
+        tables = sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Embedding))
+        optimizer = resolve_optimizer(optimizer, tables, device_of(est))
     module = NCFModule(
         net,
         learning_rate=float(est.learning_rate),
         step_batch_size=int(est.batch_size),
-        optimizer=str(getattr(est, "optimizer", "adam")),
+        optimizer=optimizer,
     )
     config = module.configure_optimizers()
     if isinstance(config, dict):
@@ -292,15 +304,109 @@ def quality_row(ctx: Context, threshold: float = 0.70, max_epochs: int | None = 
     )
 
 
+# the tuned ALS of the time-to-ALS-quality row: the best of bench.peers.ALS_GRID by full-ranking
+# NDCG@10 on validation carved from the NCF ML-1M training pairs (docs/results.md)
+ALS_TUNED: dict[str, Any] = {"factors": 192, "regularization": 0.01, "alpha": 1.0}
+
+
+def als_quality_row(ctx: Context) -> Row:
+    """Seconds of the default ``NeuralCF().fit`` until the validation HR@10 of its final network
+    reaches the tuned ALS's, beside ALS's own fit time (issue 10); needs ``implicit``."""
+    import pytorch_lightning as pl
+
+    from implicit_ncf.splits import leave_one_out
+
+    name = "time to tuned-ALS val HR@10 (NeuralCF defaults)"
+    try:
+        from bench.peers import ImplicitALS
+    except ImportError:  # pragma: no cover - bench.peers imports implicit lazily
+        return Row(name, "skipped", "-", None, notes=["needs implicit_ncf[bench]"])
+    try:
+        import implicit  # noqa: F401
+    except ImportError:
+        return Row(
+            name, "skipped", "-", None, notes=["needs implicit: pip install implicit_ncf[bench]"]
+        )
+    split = leave_one_out(ctx.train, time_col=None, random_state=0)
+    als = ImplicitALS(**ALS_TUNED).fit(split.train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        als_hr = float(als.evaluate(split.test, k=10, n_negatives=99, random_state=0)["hr@10"])
+
+    class StageClock(pl.Callback):
+        """(stage, epoch, seconds since fit started, val HR@10) for every epoch of every stage."""
+
+        def __init__(self) -> None:
+            self.t0 = time.perf_counter()
+            self.stage = -1
+            self.curve: list[tuple[int, int, float, float]] = []
+
+        def on_fit_start(self, trainer: Any, module: Any) -> None:
+            self.stage += 1
+
+        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+            hr = trainer.callback_metrics.get("val_hr@10")
+            if hr is not None:
+                elapsed = time.perf_counter() - self.t0
+                self.curve.append((self.stage, trainer.current_epoch + 1, elapsed, float(hr)))
+
+    clock = StageClock()
+    est = make_estimator([clock])
+    clock.t0 = time.perf_counter()
+    with quiet():
+        est.fit(split.train, validation=split.test)
+    fit_s = float(est.fit_time_)
+    final = [row for row in clock.curve if row[0] == clock.stage]
+    reached = next((s for _, _, s, hr in final if hr >= als_hr), None)
+    any_stage = next((s for _, _, s, hr in clock.curve if hr >= als_hr), None)
+    ctx.results["als_quality"] = {
+        "als_params": ALS_TUNED,
+        "als_val_hr@10": als_hr,
+        "als_fit_s": als.fit_time_,
+        "curve": clock.curve,
+        "reached_s": reached,
+        "any_stage_reached_s": any_stage,
+        "fit_s": fit_s,
+    }
+    stages = ["gmf", "mlp", "neumf"] if clock.stage == 2 else ["final"]
+    curve = "; ".join(
+        f"{stages[st] if st < len(stages) else st} {ep}: {hr:.3f} @ {s:.0f}s"
+        for st, ep, s, hr in clock.curve
+    )
+    return Row(
+        name,
+        fmt_s(reached) if reached is not None else f"not reached (fit {fmt_s(fit_s)})",
+        f"ALS fit {fmt_s(als.fit_time_)}",
+        None if reached is None else reached / als.fit_time_,
+        "",
+        None,  # a figure to watch: the goal is a default at ALS's quality, not a time bar
+        notes=[
+            f"tuned ALS ({ALS_TUNED}) val HR@10 {als_hr:.3f}; validation = one random held-out "
+            f"item per user carved from the training pairs, 99 sampled negatives (ALS: "
+            f"evaluate(n_negatives=99); NeuralCF: its validation candidates); the clock runs "
+            f"from the start of fit and counts the final network's epochs (a pretrained NeuMF's "
+            f"towers first reach it at "
+            f"{fmt_s(any_stage) if any_stage is not None else 'no epoch'}); epochs: {curve}"
+        ],
+        style="x",
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # scale: ML-20M-shaped data in a subprocess
 # ------------------------------------------------------------------------------------------------
 
 
-def scale_rows(ctx: Context, threads: int | None) -> list[Row]:
-    command = [sys.executable, "-m", "bench.scale"]
-    if ctx.mode.scale_batches is not None:
-        command += ["--batches", str(ctx.mode.scale_batches + 1)]
+# the catalogue-size row: the same 1M synthetic interactions on both catalogues, these many
+# trainer batches timed after a warm-up one (each of 16 steps of 2,048 examples)
+SHAPE_INTERACTIONS = 1_000_000
+SHAPE_BATCHES = 40
+SHAPE_TARGET = 0.5
+
+
+def _bench_scale(threads: int | None, *extra: str) -> dict[str, Any]:
+    """Run ``python -m bench.scale`` in its own process; its JSON result."""
+    command = [sys.executable, "-m", "bench.scale", *extra]
     if threads:
         command += ["--threads", str(threads)]
     if PARAMS:
@@ -309,7 +415,47 @@ def scale_rows(ctx: Context, threads: int | None) -> list[Row]:
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"bench.scale failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def shape_row(ctx: Context, threads: int | None) -> Row:
+    """NeuMF samples/s with the defaults on ML-20M's catalogue over ML-1M's, same interactions."""
+    from bench.synthetic import ML1M_SHAPE, ML20M_SHAPE
+
+    runs = {}
+    for name, shape in (("ml1m", ML1M_SHAPE), ("ml20m", ML20M_SHAPE)):
+        runs[name] = _bench_scale(
+            threads,
+            "--users", str(shape["n_users"]),
+            "--items", str(shape["n_items"]),
+            "--interactions", str(SHAPE_INTERACTIONS),
+            "--batches", str(SHAPE_BATCHES + 1),
+        )  # fmt: skip
+    small, large = runs["ml1m"], runs["ml20m"]
+    ctx.results["scale_shape"] = runs
+    ratio = large["samples_per_s"] / small["samples_per_s"]
+    return Row(
+        "scale: NeuMF samples/s, ML-20M catalogue / ML-1M catalogue",
+        fmt_rate(large["samples_per_s"]),
+        f"ML-1M-shaped {fmt_rate(small['samples_per_s'])}",
+        ratio,
+        f">= {SHAPE_TARGET}",
+        ratio >= SHAPE_TARGET,
+        notes=[
+            f"defaults (optimizer='auto': {large.get('optimizer', '?')} on 138,493 x 26,744, "
+            f"{small.get('optimizer', '?')} on 6,040 x 3,706), no pretraining, "
+            f"{SHAPE_INTERACTIONS:,} synthetic interactions on each catalogue, "
+            f"{SHAPE_BATCHES} trainer batches timed after the epoch's set-up"
+        ],
+    )
+
+
+def scale_rows(ctx: Context, threads: int | None) -> list[Row]:
+    extra = []
+    if ctx.mode.scale_batches is not None:
+        extra = ["--batches", str(ctx.mode.scale_batches + 1)]
+    r = _bench_scale(threads, *extra)
     ctx.results["scale"] = r
     shape = r["shape"]
     desc = (
@@ -330,6 +476,7 @@ def scale_rows(ctx: Context, threads: int | None) -> list[Row]:
     rate_ratio = r["samples_per_s"] / r["raw_samples_per_s"]
     peak = r["peak_rss_gb"]
     return [
+        shape_row(ctx, threads),
         Row(
             "scale 20M: data preparation",
             fmt_s(r["prep_s"]),

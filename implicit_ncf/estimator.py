@@ -159,7 +159,9 @@ class NeuralCF(_BaseRecommender):
     verbose : bool, default False
         Show training progress: one progress bar per stage on a terminal, one line per epoch
         (loss and validation metrics) elsewhere. Lightning's own banners and model summary
-        appear only when ``trainer_kwargs`` is given.
+        appear only when ``trainer_kwargs`` is given. Long scoring loops (full-ranking
+        ``evaluate``, ``evaluate`` with a large candidates frame, ``recommend`` for many users)
+        report progress on standard error too.
     random_state : int or None, default None
         Seed of weight initialisation, shuffling and negative sampling.
 
@@ -731,8 +733,13 @@ class NeuralCF(_BaseRecommender):
         seed = None
         if self.random_state is not None:
             seed = np.random.default_rng(np.random.SeedSequence([int(self.random_state), *salt]))
+        n_negatives = int(self.n_negatives)
+        if self.loss == "softmax":  # per-positive negatives standing in for the shared ones
+            from .foldin import SOFTMAX_NEGATIVES
+
+            n_negatives = min(int(self.n_sampled), SOFTMAX_NEGATIVES)
         return {
-            "n_negatives": int(self.n_negatives),
+            "n_negatives": n_negatives,
             "weight_decay": float(self.weight_decay),
             "loss": str(self.loss),
             "n_steps": int(self.fold_in_steps),

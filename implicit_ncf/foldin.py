@@ -110,9 +110,26 @@ def bpr_loss(logits: Tensor) -> Tensor:
     return -F.logsigmoid(logits[:, :1] - logits[:, 1:]).mean(1)
 
 
-LOSSES: dict[str, Callable[[Tensor], Tensor]] = {"bce": bce_loss, "bpr": bpr_loss}
+def softmax_loss(logits: Tensor) -> Tensor:
+    """Sampled softmax, one value per positive: the cross-entropy of the positive against
+    itself and its negatives, ``-log_softmax(logits)[:, 0]`` (the per-row form of the training
+    loss ``loss="softmax"``, whose negatives are shared by a step's positives instead; uniform
+    negatives need no log-Q correction). ``logits`` as in :func:`bce_loss`."""
+    return -torch.log_softmax(logits, dim=1)[:, 0]
+
+
+LOSSES: dict[str, Callable[[Tensor], Tensor]] = {
+    "bce": bce_loss,
+    "bpr": bpr_loss,
+    "softmax": softmax_loss,
+}
 """Fold-in losses by the name of the training loss: ``f(logits) -> loss per positive``, where
 ``logits[:, 0]`` are the positives and ``logits[:, 1:]`` their negatives."""
+
+SOFTMAX_NEGATIVES = 64
+"""Negatives per positive when folding in a model trained with ``loss="softmax"`` (at most its
+``n_sampled``): a softmax over a handful of items says little about the rest of the catalogue.
+"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,9 +440,9 @@ def fold_in(
         raise ValueError(f"side must be 'user' or 'item'; got {side!r}.")
     if loss not in LOSSES:
         raise ValueError(
-            f"fold-in supports models trained with loss in {sorted(LOSSES)}; got loss={loss!r} "
-            "(the sampled softmax has no per-user form here yet). Refit with loss='bce' or "
-            "'bpr' to fold users in, or refit with the new interactions included."
+            f"fold-in supports models trained with loss in {sorted(LOSSES)}; got loss={loss!r}. "
+            "Refit with one of those losses to fold users in, or refit with the new "
+            "interactions included."
         )
     csr = sp.csr_matrix(positives)
     csr.sum_duplicates()

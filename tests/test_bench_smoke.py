@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -167,3 +168,28 @@ def test_implicit_als_peer_goes_through_the_librarys_evaluator():
     pairs = model._score_pairs(np.repeat(np.arange(3), 40), np.tile(np.arange(40), 3))
     np.testing.assert_allclose(scores.ravel(), pairs, rtol=1e-5, atol=1e-5)
     assert len(model.recommend(split.test["user"].iloc[0], k=5)) == 5
+
+
+def test_time_to_als_quality_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import common, training
+
+    frame = synthetic.interactions(120, 160, 2400, seed=4)  # > 99 unseen items per user
+    split = leave_one_out(frame, time_col=None, random_state=0)
+    ctx = run.Context(TINY, split.train, split.test, split.test, real_data=False, verbose=False)
+
+    monkeypatch.setitem(common.PARAMS, "n_epochs", 1)
+    monkeypatch.setitem(common.PARAMS, "n_factors", 4)
+    monkeypatch.setitem(common.PARAMS, "hidden_layers", (8, 4))
+    monkeypatch.setitem(sys.modules, "implicit", None)  # as without the bench extra
+    skipped = run.als_quality_row(ctx)
+    assert skipped.figure == "skipped" and "implicit" in skipped.notes[0]
+    monkeypatch.delitem(sys.modules, "implicit")
+    pytest.importorskip("implicit")
+    monkeypatch.setattr(training, "ALS_TUNED", {"factors": 4, "regularization": 0.1, "alpha": 1.0})
+    row = run.als_quality_row(ctx)
+    result = ctx.results["als_quality"]
+    # a pretrained NeuMF: one epoch of each tower, then the fine-tuning (the final network)
+    assert [stage for stage, *_ in result["curve"]] == [0, 1, 2]
+    final_hr = result["curve"][-1][3]
+    assert (result["reached_s"] is not None) == (final_hr >= result["als_val_hr@10"])
+    assert row.ok is None and row.baseline.startswith("ALS fit")

@@ -160,14 +160,26 @@ def test_fold_in_of_known_users_starts_from_their_trained_vectors(model: NeuralC
     assert rate["folded"] >= max(0.5, rate["plain"] - 0.05), rate
 
 
-def test_bpr_model_folds_in_and_softmax_model_says_it_cannot(held) -> None:
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+@pytest.mark.parametrize("model", ["mf", "neumf"])
+def test_ranking_loss_models_fold_in(held, loss: str, model: str) -> None:
+    """Models trained with the ranking losses fold users in with the same loss (softmax: the
+    positive against foldin.SOFTMAX_NEGATIVES sampled items), well above chance (0.145)."""
     users = held["last"]["user"].tolist()
-    bpr = NeuralCF(model="mf", loss="bpr", **SMALL).fit(held["train"])
-    recs = bpr.recommend(users, k=10, interactions=held["history"])
+    est = NeuralCF(model=model, loss=loss, **SMALL).fit(held["train"])
+    recs = est.recommend(users, k=10, interactions=held["history"])
     assert _hit_rate(recs, held["last"]) >= 0.5
-    softmax = NeuralCF(model="mf", loss="softmax", **SMALL).fit(held["train"])
-    with pytest.raises(ValueError, match="loss='softmax'"):
-        softmax.recommend(users, k=10, interactions=held["history"])
+    again = est.recommend(users, k=10, interactions=held["history"])
+    pd.testing.assert_frame_equal(recs, again)  # deterministic for a fixed random_state
+
+
+def test_softmax_fold_in_loss_is_the_cross_entropy_of_the_positive() -> None:
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 1.0]])
+    expected = torch.stack([-torch.log_softmax(row, 0)[0] for row in logits])
+    torch.testing.assert_close(foldin.softmax_loss(logits), expected)
+    with pytest.raises(ValueError, match="fold-in supports models trained with loss in"):
+        net = build_network("mf", 3, 4, n_factors=2, hidden_layers=(4,))
+        foldin.fold_in(foldin.network_parts(net), sp.csr_matrix((1, 4)), loss="hinge")
 
 
 # --------------------------------------------------------------------------------------------
