@@ -10,8 +10,10 @@ also when a target is missed with ``--strict``; otherwise 0.
 
 This module is the entry point only; the rows live by family:
 
-- ``train``, ``quality``, ``scale``: :mod:`bench.training` (the ML-20M-shaped worker:
-  :mod:`bench.scale`)
+- ``train``, ``quality``, ``als`` (time to the tuned ALS's validation HR@10; full mode or
+  ``--only als``, needs ``implicit``), ``scale``: :mod:`bench.training` (the ML-20M-shaped worker:
+  :mod:`bench.scale`); ``scale`` also runs :mod:`bench.scale_eval` (evaluation and
+  recommendation at the ML-20M shape against the ML-1M shape)
 - ``sampling``: :mod:`bench.sampling`
 - ``recommend``, ``eval``: :mod:`bench.scoring`
 - ``realtime``: :mod:`bench.realtime` (a new user's fold-in + top-10)
@@ -43,8 +45,9 @@ from bench.common import (
 from bench.naive import BenchmarkError
 from bench.realtime import realtime_row
 from bench.sampling import sampling_rows
+from bench.scale_eval import scale_eval_rows
 from bench.scoring import eval_full_row, eval_sampled_row, recommend_row, scoring_model
-from bench.training import quality_row, scale_rows, train_row
+from bench.training import als_quality_row, quality_row, scale_rows, train_row
 
 # the names callers (tests/test_bench_smoke.py) reach as ``run.X``
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "Context",
     "Mode",
     "Row",
+    "als_quality_row",
     "eval_full_row",
     "eval_sampled_row",
     "main",
@@ -60,11 +64,12 @@ __all__ = [
     "recommend_row",
     "render",
     "sampling_rows",
+    "scale_eval_rows",
     "scoring_model",
     "train_row",
 ]
 
-ROWS = ("train", "sampling", "recommend", "eval", "realtime", "quality", "scale")
+ROWS = ("train", "sampling", "recommend", "eval", "realtime", "quality", "als", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted -= set(filter(None, args.skip.split(",")))
     if args.only is None and not mode.quality:
         wanted.discard("quality")
+    if args.only is None and mode is QUICK:  # a whole default fit: the full mode only
+        wanted.discard("als")
     unknown = wanted - set(ROWS)
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}; choose from {ROWS}")
@@ -123,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         # the 0.70 threshold is ML-1M's; popularity-only synthetic data never reaches it
         wanted.discard("quality")
         print("time to quality: skipped (needs the real ML-1M split)", flush=True)
+    if "als" in wanted and not real:
+        wanted.discard("als")
+        print("time to ALS quality: skipped (needs the real ML-1M split)", flush=True)
 
     steps: list[tuple[str, Callable[[], Row | list[Row]]]] = []
     if "train" in wanted:
@@ -139,8 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(("realtime", lambda: realtime_row(ctx)))
     if "quality" in wanted:
         steps.append(("time to quality", lambda: quality_row(ctx)))
+    if "als" in wanted:
+        steps.append(("time to ALS quality", lambda: als_quality_row(ctx)))
     if "scale" in wanted:
         steps.append(("scale", lambda: scale_rows(ctx, args.threads)))
+        steps.append(("scale evaluate", lambda: scale_eval_rows(ctx, args.threads)))
 
     failures: list[str] = []
     for name, step in steps:

@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from ._progress import _Progress
 from ._validation import _check_ks, _check_positive_int
 from .data import IdEncoder, check_interactions
 from .metrics import corrected_metrics, metrics_from_ranks
@@ -26,6 +27,19 @@ from .metrics import evaluate as evaluate_scored
 from .sampling import sample_candidates
 
 __all__ = ["UnknownIdWarning"]
+
+# Score cells (users x items) per block of the scoring loops (full ranking, recommending many
+# users): 2**22 float32 scores are 16 MiB, and a block's masks and comparisons a few times that,
+# whatever the number of users. A network bounds its own activations inside a block (see
+# ``networks._SCORE_BLOCK_ELEMENTS``).
+_BLOCK_CELLS = 1 << 22
+# Rows of a candidates frame scored per chunk (their index arrays are a few MiB).
+_CANDIDATE_ROWS = 1 << 18
+
+
+def _users_per_block(n_items: int) -> int:
+    """Users whose whole score rows fit in :data:`_BLOCK_CELLS` cells (at least one)."""
+    return max(1, _BLOCK_CELLS // max(1, n_items))
 
 
 class UnknownIdWarning(UserWarning):
@@ -66,18 +80,47 @@ class _Evaluation:
         )
 
     def _score_candidates(self, candidates: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-        u = self.user_encoder_.get_indexer(candidates[self.user_col].to_numpy())
-        i = self.item_encoder_.get_indexer(candidates[self.item_col].to_numpy())
-        known = (u >= 0) & (i >= 0)
-        scores = np.full(len(candidates), -np.inf)
-        if known.any():
-            scores[known] = self._score_pairs(u[known], i[known])
+        """The candidates frame with a ``score`` column (-inf for unknown users or items).
+
+        Scored in chunks of :data:`_CANDIDATE_ROWS` rows, so that the index arrays and the
+        pairs handed to ``_score_pairs`` stay a few megabytes whatever the frame's length; the
+        only full-length array is the score column itself.
+        """
+        users = candidates[self.user_col]
+        items = candidates[self.item_col]
+        n_rows = len(candidates)
+        scores = np.full(n_rows, -np.inf)
+        unknown_users: list[np.ndarray] = []
+        n_unknown_targets = 0
         targets = candidates["is_target"].to_numpy(dtype=bool)
-        info = {
-            "n_unknown_users": int(pd.unique(candidates.loc[u < 0, self.user_col]).size),
-            "n_unknown_targets": int((~known & targets).sum()),
-        }
-        scored = candidates.assign(score=scores)
+        step = _CANDIDATE_ROWS
+        with _Progress(
+            "evaluate (candidates)",
+            n_rows,
+            unit="rows",
+            n_blocks=-(-n_rows // step),
+            enabled=bool(getattr(self, "verbose", False)),
+        ) as progress:
+            for start in range(0, n_rows, step):
+                stop = min(start + step, n_rows)
+                raw_users = users.iloc[start:stop].to_numpy()
+                u = self.user_encoder_.get_indexer(raw_users)
+                i = self.item_encoder_.get_indexer(items.iloc[start:stop].to_numpy())
+                known = (u >= 0) & (i >= 0)
+                if known.all():
+                    scores[start:stop] = self._score_pairs(u, i)
+                elif known.any():
+                    scores[start:stop][known] = self._score_pairs(u[known], i[known])
+                if not known.all():
+                    unknown_users.append(raw_users[u < 0])
+                    n_unknown_targets += int((~known & targets[start:stop]).sum())
+                progress.update(stop - start)
+        n_unknown_users = 0
+        if unknown_users:
+            n_unknown_users = int(pd.unique(np.concatenate(unknown_users)).size)
+        info = {"n_unknown_users": n_unknown_users, "n_unknown_targets": n_unknown_targets}
+        scored = candidates.copy(deep=False)  # the caller's columns, not copies of them
+        scored["score"] = scores
         return scored, info
 
     def evaluate(
@@ -131,6 +174,14 @@ class _Evaluation:
             test target: the user and item columns, ``rank`` (0-based rank of the held-out item,
             ties counted against it) and one column per metric; its column means are the
             summary's values.
+
+        Notes
+        -----
+        Memory does not grow with the number of users: full ranking scores blocks of
+        ``2**22`` (user, item) cells (16 MiB of float32 scores), a candidates frame is scored
+        ``2**18`` rows at a time. With the model's ``verbose`` set, a long loop (8 blocks or
+        more) reports its progress on standard error: one redrawn line on a terminal, five
+        lines elsewhere.
         """
         self._check_fitted()
         ks = _check_ks(k)
@@ -260,46 +311,41 @@ class _Evaluation:
         group_user[group] = u
         in_train = np.zeros(len(pairs), dtype=bool)
         known = group_user[pair_group] >= 0
-        if known.any():
-            train_keys = (
-                np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr)) * n_items
-                + seen.indices
-            )
-            query = group_user[pair_group[known]] * n_items + pair_item[known]
-            at = np.minimum(np.searchsorted(train_keys, query), len(train_keys) - 1)
-            in_train[known] = train_keys[at] == query
+        if known.any():  # looked up in the CSR rows: nothing of the size of the training set
+            found = seen[group_user[pair_group[known]], pair_item[known]]
+            in_train[known] = np.asarray(found).ravel() != 0
         n_train = np.where(group_user >= 0, np.diff(seen.indptr)[np.maximum(group_user, 0)], 0)
         extra = np.bincount(pair_group[~in_train], minlength=n_groups)
         ranks = (n_items - n_train - extra)[group].astype(np.int64)  # misses rank last
         rows = np.flatnonzero((u >= 0) & (i >= 0))
         if len(rows):
-            block = max(1, (1 << 22) // max(1, n_items))
+            block = _users_per_block(n_items)
             users = np.unique(u[rows])
             by_user = rows[np.argsort(u[rows], kind="stable")]
             starts = np.searchsorted(u[by_user], users)
-            with torch.inference_mode():
+            progress = _Progress(
+                "evaluate (full ranking)",
+                len(users),
+                unit="users",
+                n_blocks=-(-len(users) // block),
+                enabled=bool(getattr(self, "verbose", False)),
+            )
+            with torch.inference_mode(), progress:
                 for b in range(0, len(users), block):
                     block_users = users[b : b + block]
                     scores = self._score_users(block_users)
-                    if torch.isnan(scores).any():
+                    # a finite sum rules out a NaN in one pass without a mask
+                    if not torch.isfinite(scores.sum()) and torch.isnan(scores).any():
                         return None
-                    excluded = torch.zeros(scores.shape, dtype=torch.bool)
-                    train_rows = seen[block_users].tocoo()  # the block's training items
-                    excluded[
-                        torch.from_numpy(train_rows.row.astype(np.int64)),
-                        torch.from_numpy(train_rows.col.astype(np.int64)),
-                    ] = True
                     stop = starts[b + block] if b + block < len(users) else len(by_user)
                     block_rows = by_user[starts[b] : stop]
-                    row_local = torch.from_numpy(np.searchsorted(block_users, u[block_rows]))
-                    row_items = torch.from_numpy(i[block_rows].astype(np.int64))
-                    excluded[row_local, row_items] = True  # every test item of these users
-                    target = scores[row_local, row_items]
-                    for c in range(0, len(block_rows), 4096):
-                        part = slice(c, c + 4096)
-                        beats = scores[row_local[part]] >= target[part, None]
-                        beats &= ~excluded[row_local[part]]
-                        ranks[block_rows[part]] = beats.sum(1).numpy()
+                    ranks[block_rows] = _block_ranks(
+                        scores,
+                        seen[block_users],
+                        np.searchsorted(block_users, u[block_rows]),
+                        i[block_rows].astype(np.int64),
+                    )
+                    progress.update(len(block_users))
         order = np.argsort(group, kind="stable")  # the frame's order: by user id, then test order
         ranks = ranks[order]
         info = {
@@ -328,6 +374,50 @@ class _Evaluation:
             test, k=(k,), n_negatives=n_negatives, random_state=random_state, candidates=candidates
         )
         return float(result[f"hr@{k}"])
+
+
+def _block_ranks(
+    scores: torch.Tensor, train: sp.csr_matrix, row_local: np.ndarray, row_items: np.ndarray
+) -> np.ndarray:
+    """0-based rank of each target in its user's score row (ties count against it).
+
+    ``scores`` holds one row per user of a block (fresh from ``_score_users``: it is modified in
+    place), ``train`` the block's rows of the seen-items matrix, and target ``j`` is item
+    ``row_items[j]`` of row ``row_local[j]`` (sorted by row). Each target is ranked against the
+    row's items that are neither training items nor targets of that user. The excluded cells are
+    set to -inf, so that one comparison per cell counts the rest; with a -inf target (which
+    -inf cells would tie) a mask of the excluded cells is used instead. The rows are compared in
+    chunks of :func:`_users_per_block` rows, so that the comparison's temporaries stay within
+    :data:`_BLOCK_CELLS` cells whatever the number of targets.
+    """
+    target_rows = torch.from_numpy(np.ascontiguousarray(row_local, dtype=np.int64))
+    target_items = torch.from_numpy(np.ascontiguousarray(row_items, dtype=np.int64))
+    target = scores[target_rows, target_items]
+    coo = train.tocoo()
+    train_rows = torch.from_numpy(coo.row.astype(np.int64))
+    train_cols = torch.from_numpy(coo.col.astype(np.int64))
+    n_rows, n_items = scores.shape
+    chunk = _users_per_block(n_items)
+    ranks = np.empty(len(target), dtype=np.int64)
+    if torch.isneginf(target).any():
+        excluded = torch.zeros(scores.shape, dtype=torch.bool)
+        excluded[train_rows, train_cols] = True
+        excluded[target_rows, target_items] = True
+        for c in range(0, len(target), chunk):
+            part = slice(c, c + chunk)
+            beats = scores[target_rows[part]] >= target[part, None]
+            beats &= ~excluded[target_rows[part]]
+            ranks[part] = beats.sum(1, dtype=torch.int32).numpy()
+        return ranks
+    scores[train_rows, train_cols] = -torch.inf
+    scores[target_rows, target_items] = -torch.inf
+    # one target per row, in row order (leave-one-out): compare the rows where they are
+    in_place = len(target) == n_rows and bool(np.array_equal(row_local, np.arange(n_rows)))
+    for c in range(0, len(target), chunk):
+        part = slice(c, c + chunk)
+        rows = scores[c : c + chunk] if in_place else scores[target_rows[part]]
+        ranks[part] = (rows >= target[part, None]).sum(1, dtype=torch.int32).numpy()
+    return ranks
 
 
 # --------------------------------------------------------------------------------------------

@@ -386,6 +386,7 @@ def _target_mask(values: Any, target_col: str) -> np.ndarray:
 
 
 _MAX_SLOTS = 8  # up to this many targets per user, rank by broadcasting (O(n_rows) per slot)
+_CHUNK_ROWS = 1 << 20  # rows compared at once by the broadcasting strategy
 
 
 def _frame_ranks(
@@ -414,14 +415,18 @@ def _frame_ranks(
         first = np.concatenate(([0], np.cumsum(per_user)[:-1]))
         slot = np.empty(n_t, dtype=np.int64)
         slot[order] = np.arange(n_t) - first[t_users[order]]
-        neg_users = users[~is_target]
-        neg_score = score[~is_target]
         for j in range(int(per_user.max(initial=0))):
             in_slot = slot == j
             threshold = np.full(n_users, np.inf)
             threshold[t_users[in_slot]] = score[t_rows[in_slot]]
-            above = neg_score >= threshold[neg_users]
-            counts = np.bincount(neg_users[above], minlength=n_users)
+            counts = np.zeros(n_users, dtype=np.int64)
+            # in chunks of rows: the temporaries stay a few MiB however long the frame
+            for start in range(0, users.size, _CHUNK_ROWS):
+                part = slice(start, start + _CHUNK_ROWS)
+                chunk_users = users[part]
+                above = score[part] >= threshold[chunk_users]
+                above &= ~is_target[part]
+                counts += np.bincount(chunk_users[above], minlength=n_users)
             ranks[in_slot] = counts[t_users[in_slot]]
         return ranks
 
