@@ -1,7 +1,7 @@
 """The implicit_ncf benchmark suite: every row is a figure and its ratio to a baseline measured
 in the same run, and every fast path is checked against a naive one.
 
-Run ``python -m bench`` (all rows, full sizes) or ``python -m bench --quick`` (under two minutes
+Run ``python -m bench`` (all rows, full sizes) or ``python -m bench --quick`` (about three minutes
 on a 2-core laptop: subsets, fractions of epochs, naive loops on subsamples extrapolated
 linearly). ``make bench`` runs the quick mode. See docs/performance.md.
 
@@ -74,7 +74,7 @@ ROWS = ("train", "sampling", "recommend", "eval", "realtime", "quality", "als", 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the < 2 minute mode (make bench)")
+    parser.add_argument("--quick", action="store_true", help="the ~3 minute mode (make bench)")
     parser.add_argument("--only", default=None, help=f"comma-separated subset of {ROWS}")
     parser.add_argument("--skip", default="", help="comma-separated rows to leave out")
     parser.add_argument("--models", default="gmf,mlp,neumf", help="models of the training rows")

@@ -334,7 +334,7 @@ def run_both(
 # the rows of ``python -m bench`` (the "scale" family)
 # ------------------------------------------------------------------------------------------------
 
-# users per phase by benchmark mode: quick mode ranks subsets (its budget is two minutes for
+# users per phase by benchmark mode: quick mode ranks subsets (its budget is three minutes for
 # every row), full mode all users except NeuMF's full ranking and recommend at 20M (3.7e9
 # tower evaluations each, minutes on two cores), extrapolated from 20,000 users
 SETTINGS: dict[str, dict[str, Any]] = {
