@@ -54,7 +54,9 @@ def test_training_row_runs_and_reports_a_ratio(ctx: run.Context) -> None:
     row = run.train_row(ctx, "gmf")
     assert row.ratio is not None and row.ratio > 0
     result = ctx.results["train_gmf"]
-    assert result["rows_per_epoch"] == 5 * len(ctx.train)
+    from implicit_ncf import NeuralCF
+
+    assert result["rows_per_epoch"] == (1 + NeuralCF().n_negatives) * len(ctx.train)
     assert len(result["fit_epoch_s"]) == len(result["raw_epoch_s"]) == 2
 
 
@@ -121,7 +123,10 @@ def test_scale_worker_on_a_small_shape(capsys: pytest.CaptureFixture[str]) -> No
     argv = ["--users", "400", "--items", "300", "--interactions", "8000", "--batches", "3"]
     assert scale.main([*argv, "--threads", "1"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["n_positives"] == 8000 and out["epoch_examples"] == 40000
+    from implicit_ncf import NeuralCF
+
+    assert out["n_positives"] == 8000
+    assert out["epoch_examples"] == 8000 * (1 + NeuralCF().n_negatives)
     assert out["peak_rss_gb"] > 0 and out["prep_s"] > 0
 
 

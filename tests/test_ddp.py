@@ -36,7 +36,7 @@ from implicit_ncf.sampling import NegativeSampler
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "ddp_train.py"
 SHARED_DATA = REPO.parent / "shared" / "data"
-N_NEGATIVES = 4  # NeuralCF's default, used by the script
+N_NEGATIVES = NeuralCF().n_negatives  # the default, which the script uses
 
 
 # ------------------------------------------------------------------------------------------------

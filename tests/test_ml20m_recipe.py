@@ -67,7 +67,7 @@ def test_grouplens_run_writes_sane_json(recipe: ModuleType, ml20m_dir: Path, tmp
     assert sizes["n_candidates"] == 60 * 100  # the target and 99 negatives each
     assert result["test_latest_fraction"] == 1.0
     assert result["synthetic"] is False and result["note"] is None
-    assert result["protocol"]["train_negatives"] == 4  # NeuralCF's default
+    assert result["protocol"]["train_negatives"] == 4  # the tutorial's, set by the script
     assert result["params"]["n_epochs"] == 1 and result["epochs_run"] == 1
     metrics = result["metrics"]
     for metric in ("hr@10", "ndcg@10"):
