@@ -582,7 +582,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="MLP tower widths (default 128 64 32)",
     )
     train.add_argument(
-        "--negatives", type=_positive_int, metavar="N", help="negatives per positive (4)"
+        "--negatives", type=_positive_int, metavar="N", help="negatives per positive (8)"
     )
     train.add_argument(
         "--batch-size", type=_positive_int, metavar="N", help="examples per step (2048)"
