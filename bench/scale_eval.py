@@ -340,7 +340,7 @@ def run_both(
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "users": 1000,
-        "neumf_users": 400,
+        "neumf_users": 1500,  # 400 let the extrapolated ratio swing by 0.3 between runs
         "candidate_users": 2000,
         "baseline_users": 1000,
         "batches": 1,

@@ -29,6 +29,8 @@ from .sampling import _csr_parts, _draw_distinct, _nth_unseen
 # tensors, 20 bytes per example, are then held twice); larger ones are built when they start and
 # decoded batch by batch, to keep the peak memory of ML-20M-sized data low.
 _LOOKAHEAD_MAX_ROWS = 1 << 24
+# Negative draws per sampler call when an epoch has more (see _EpochBatches._negatives).
+_NEGATIVE_CHUNK = 1 << 24
 
 
 class _EpochParts(NamedTuple):
@@ -122,15 +124,34 @@ class _EpochBatches(torch.utils.data.IterableDataset):
     def _parts(self, epoch: int) -> _EpochParts:
         users, items, weights, rank = self._shuffled_positives(epoch)
         rng = np.random.default_rng([self.seed, epoch, rank, 1])
-        negatives = self.sampler.sample(users, self.n_negatives, random_state=rng).reshape(-1)
-        if negatives.size and negatives.max() < 2**31:  # half the memory for large epochs
-            negatives = negatives.astype(np.int32)
+        negatives = self._negatives(users, rng)
         total = len(users) * (1 + self.n_negatives)
         # shuffling an arange draws exactly what rng.permutation(total) draws, in int32 when it
         # fits: half the memory traffic of the int64 permutation
         order = np.arange(total, dtype=np.int32 if total < 2**31 else np.int64)
         rng.shuffle(order)
         return _EpochParts(users, items, negatives, order, weights)
+
+    def _negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``n_negatives`` draws per positive of ``users``, flat, in int32 when the catalogue
+        allows. Epochs of more than ``_NEGATIVE_CHUNK`` draws are drawn a block of users at a
+        time into the int32 array, so that the sampler's int64 output never exists whole (at
+        ML-20M with 8 negatives it would be 1.3 GB on top of the epoch); smaller epochs are
+        drawn in one call, as before."""
+        n = self.n_negatives
+        n_items = int(self.sampler.n_items)
+        total = len(users) * n
+        if total <= _NEGATIVE_CHUNK or n_items >= 2**31:
+            negatives = self.sampler.sample(users, n, random_state=rng).reshape(-1)
+            if negatives.size and n_items < 2**31:  # half the memory for large epochs
+                negatives = negatives.astype(np.int32)
+            return negatives
+        out = np.empty(total, dtype=np.int32)
+        step = max(1, _NEGATIVE_CHUNK // n)
+        for start in range(0, len(users), step):
+            block = self.sampler.sample(users[start : start + step], n, random_state=rng)
+            out[start * n : (start + len(block)) * n] = block.reshape(-1)
+        return out
 
     def _decode(
         self, parts: _EpochParts, start: int, stop: int

@@ -497,3 +497,26 @@ def test_importing_sampling_does_not_load_torch():
     code = "import sys, implicit_ncf.sampling; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_large_epochs_draw_negatives_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above _NEGATIVE_CHUNK draws an epoch's negatives come a block of users at a time, into
+    an int32 array: still never a training item of the user, n_negatives per positive, and
+    deterministic for a seed; at or below it, one call as before."""
+    import implicit_ncf.batches as batches
+    from implicit_ncf.batches import _EpochBatches
+    from implicit_ncf.data import interactions_to_csr
+
+    rng = np.random.default_rng(0)
+    u = np.repeat(np.arange(50), 6)
+    i = np.concatenate([rng.choice(40, 6, replace=False) for _ in range(50)])
+    seen = interactions_to_csr(u, i, 50, 40)
+    data = _EpochBatches(u, i, NegativeSampler(seen), n_negatives=3, batch_size=32, seed=1)
+    whole = data._parts(0).negatives
+    monkeypatch.setattr(batches, "_NEGATIVE_CHUNK", 20)  # 900 draws: blocks of 6 users
+    users = data._shuffled_positives(0)[0]
+    parts = data._parts(0)
+    assert parts.negatives.dtype == np.int32 and len(parts.negatives) == 3 * len(users)
+    assert not seen[np.repeat(users, 3), parts.negatives].any()
+    np.testing.assert_array_equal(parts.negatives, data._parts(0).negatives)
+    assert whole.dtype == np.int32 and len(whole) == len(parts.negatives)
