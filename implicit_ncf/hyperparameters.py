@@ -47,6 +47,13 @@ def check_params(est: Any) -> None:
     if est.model not in _MODELS:
         raise ValueError(f"model must be one of {list(_MODELS)}; got {est.model!r}.")
     from .losses import LOSSES
+    from .networks import GMF_OUTPUTS
+
+    if not isinstance(est.gmf_output, str) or est.gmf_output not in GMF_OUTPUTS:
+        raise ValueError(
+            f"gmf_output must be one of {list(GMF_OUTPUTS)}: 'fixed' (GMF's output vector held "
+            f"at ones) or 'learned' (the NCF paper's); got {est.gmf_output!r}."
+        )
 
     if not isinstance(est.loss, str) or est.loss not in LOSSES:
         raise ValueError(

@@ -131,6 +131,8 @@ def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
     try:
         valid = set(cls._get_param_names())
         params = {k: v for k, v in payload["params"].items() if k in valid}
+        # files written before gmf_output existed trained GMF's output vector
+        params.setdefault("gmf_output", "learned")
         if isinstance(params.get("hidden_layers"), list):  # saved as a list, passed as a tuple
             params["hidden_layers"] = tuple(params["hidden_layers"])
         est = cls(**params)

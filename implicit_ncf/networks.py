@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "GMF",
+    "GMF_OUTPUTS",
     "MF",
     "MLP",
     "NeuMF",
@@ -35,6 +36,8 @@ __all__ = [
 # 64 MiB block was 2-3x slower). On an accelerator, 64 MiB, so that a block is a few large kernels
 # rather than many small launches.
 _SCORE_BLOCK_ELEMENTS = 1 << 19
+# GMF's output vector h: trained ("learned", the NCF paper's) or held at ones ("fixed").
+GMF_OUTPUTS = ("fixed", "learned")
 _SCORE_BLOCK_ELEMENTS_ACCELERATOR = 1 << 24
 
 
@@ -89,9 +92,21 @@ class MF(nn.Module):
 
 
 class GMF(nn.Module):
-    """Generalised Matrix Factorisation: ``h^T (p_u * q_i)`` with a learned output layer."""
+    """Generalised Matrix Factorisation: ``h^T (p_u * q_i) + b``.
 
-    def __init__(self, n_users: int, n_items: int, n_factors: int = 32) -> None:
+    ``output="learned"`` trains ``h``, as the NCF paper does. ``output="fixed"`` holds ``h`` at
+    ones (``output.weight`` gets no gradient; the bias ``b`` is still learned): ``h`` adds
+    nothing a model can express, since ``diag(h)`` folds into ``p_u``, but a learned ``h`` lets
+    training escape the L2 penalty on ``p`` and ``q``. Scaling ``h`` up by ``c**2`` and both
+    embeddings down by ``c`` keeps every logit and shrinks the penalty by ``c**2`` (Rendle et
+    al., RecSys 2020). With ``h`` fixed, the penalty bites.
+    """
+
+    def __init__(
+        self, n_users: int, n_items: int, n_factors: int = 32, output: str = "learned"
+    ) -> None:
+        if output not in GMF_OUTPUTS:
+            raise ValueError(f"output must be one of {list(GMF_OUTPUTS)}; got {output!r}.")
         super().__init__()
         self.n_users, self.n_items, self.n_factors = n_users, n_items, n_factors
         self.user_embedding = nn.Embedding(n_users, n_factors)
@@ -101,6 +116,7 @@ class GMF(nn.Module):
         _init_embedding(self.item_embedding)
         nn.init.ones_(self.output.weight)  # starts as a plain dot product
         nn.init.zeros_(self.output.bias)
+        self.output.weight.requires_grad_(output == "learned")
 
     def embeddings(self, users: Tensor, items: Tensor) -> list[Tensor]:
         return [self.user_embedding(users), self.item_embedding(items)]
@@ -292,10 +308,13 @@ class NeuMF(nn.Module):
         n_factors: int = 32,
         hidden_layers: Sequence[int] = (64, 32, 16, 8),
         dropout: float = 0.0,
+        gmf_output: str = "learned",
     ) -> None:
         super().__init__()
         self.n_users, self.n_items = n_users, n_items
-        self.gmf = GMF(n_users, n_items, n_factors)
+        # gmf_output matters to the GMF tower's own (pretraining) fit; NeuMF's output layer,
+        # which weighs the GMF features here, is always learned.
+        self.gmf = GMF(n_users, n_items, n_factors, gmf_output)
         self.mlp = MLP(n_users, n_items, hidden_layers, dropout)
         # The towers' own output layers are unused in NeuMF (they hold pretrained weights only).
         self.output = nn.Linear(n_factors + self.mlp.n_features, 1)
@@ -359,16 +378,18 @@ def build_network(
     n_factors: int,
     hidden_layers: Sequence[int],
     dropout: float = 0.0,
+    gmf_output: str = "learned",
 ) -> nn.Module:
-    """Build the network named ``model`` ("mf", "gmf", "mlp" or "neumf")."""
+    """Build the network named ``model`` ("mf", "gmf", "mlp" or "neumf"); ``gmf_output`` is
+    GMF's ``output`` (see :class:`GMF`), for "gmf" and NeuMF's GMF tower."""
     if model == "mf":
         return MF(n_users, n_items, n_factors)
     if model == "gmf":
-        return GMF(n_users, n_items, n_factors)
+        return GMF(n_users, n_items, n_factors, gmf_output)
     if model == "mlp":
         return MLP(n_users, n_items, hidden_layers, dropout)
     if model == "neumf":
-        return NeuMF(n_users, n_items, n_factors, hidden_layers, dropout)
+        return NeuMF(n_users, n_items, n_factors, hidden_layers, dropout, gmf_output)
     raise ValueError(f"model must be one of 'mf', 'gmf', 'mlp', 'neumf'; got {model!r}.")
 
 

@@ -371,6 +371,7 @@ def test_popularity_recommender_contract(data):
         ({"learning_rate": -1.0}, "learning_rate has an invalid value -1.0"),
         ({"dropout": 1.0}, "dropout has an invalid value 1.0"),
         ({"on_unknown_user": "ignore"}, "on_unknown_user must be 'raise' or 'popular'"),
+        ({"gmf_output": "frozen"}, "gmf_output must be one of \\['fixed', 'learned'\\]"),
     ],
 )
 def test_bad_hyperparameters(data, params, fragment):
@@ -541,3 +542,24 @@ def test_lazy_adam_learns_planted_structure():
     hr = est.score(split.test, n_negatives=50)
     pop = PopularityRecommender().fit(split.train).score(split.test, n_negatives=50)
     assert hr > 0.8 and hr > pop + 0.3  # chance is 10/51 ~ 0.2
+
+
+@pytest.mark.parametrize("model", ["gmf", "neumf"])
+def test_gmf_output_fixed_keeps_h_at_ones_and_learned_moves_it(data, model):
+    for output in ("fixed", "learned"):
+        est = NeuralCF(model=model, gmf_output=output, random_state=0, **FAST).fit(data)
+        gmf = est.network_ if model == "gmf" else est.network_.gmf
+        assert torch.equal(gmf.output.weight, torch.ones_like(gmf.output.weight)) == (
+            output == "fixed"
+        ), output
+
+
+def test_model_file_without_gmf_output_loads_as_learned(data, tmp_path):
+    """Files written before gmf_output existed were trained with the paper's learned h."""
+    path = tmp_path / "model.pt"
+    NeuralCF(model="gmf", gmf_output="learned", random_state=0, **FAST).fit(data).save(path)
+    payload = torch.load(path, weights_only=True)
+    del payload["params"]["gmf_output"]
+    torch.save(payload, path)
+    loaded = NeuralCF.load(path)
+    assert loaded.gmf_output == "learned" and loaded.network_.output.weight.requires_grad

@@ -142,3 +142,42 @@ def test_networks_import_no_lightning():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("output", ["fixed", "learned"])
+def test_gmf_output_fixed_gets_no_gradient(output):
+    torch.manual_seed(0)
+    net = GMF(N_USERS, N_ITEMS, 4, output=output)
+    net(torch.tensor([0, 1]), torch.tensor([2, 3])).sum().backward()
+    assert (net.output.weight.grad is None) == (output == "fixed")
+    assert net.output.bias.grad is not None  # the bias is learned either way
+    assert torch.equal(net.output.weight, torch.ones(1, 4))
+
+
+def test_learned_gmf_output_lets_rescaling_escape_the_penalty():
+    """Why "fixed" exists: with a learned h, h * c**2 and embeddings / c keep every logit and
+    cut the L2 penalty by c**2; with h fixed that rescaling is not available."""
+    torch.manual_seed(0)
+    net = GMF(N_USERS, N_ITEMS, 4, output="learned")
+    u, i = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    with torch.no_grad():
+        before = net(u, i)
+        penalty = sum(e.pow(2).sum() for e in net.embeddings(u, i))
+        c = 3.0
+        net.user_embedding.weight /= c
+        net.item_embedding.weight /= c
+        net.output.weight *= c**2
+        torch.testing.assert_close(net(u, i), before)
+        rescaled = sum(e.pow(2).sum() for e in net.embeddings(u, i))
+    torch.testing.assert_close(rescaled, penalty / c**2)
+
+
+def test_gmf_output_is_checked_and_reaches_neumf_tower():
+    with pytest.raises(ValueError, match="output must be one of"):
+        GMF(N_USERS, N_ITEMS, 4, output="frozen")
+    net = build_network("neumf", N_USERS, N_ITEMS, n_factors=4, hidden_layers=(8, 4))
+    assert net.gmf.output.weight.requires_grad  # build_network's default: the paper's GMF
+    net = build_network(
+        "neumf", N_USERS, N_ITEMS, n_factors=4, hidden_layers=(8, 4), gmf_output="fixed"
+    )
+    assert not net.gmf.output.weight.requires_grad
