@@ -36,9 +36,9 @@ __all__ = [
 # 64 MiB block was 2-3x slower). On an accelerator, 64 MiB, so that a block is a few large kernels
 # rather than many small launches.
 _SCORE_BLOCK_ELEMENTS = 1 << 19
+_SCORE_BLOCK_ELEMENTS_ACCELERATOR = 1 << 24
 # GMF's output vector h: trained ("learned", the NCF paper's) or held at ones ("fixed").
 GMF_OUTPUTS = ("fixed", "learned")
-_SCORE_BLOCK_ELEMENTS_ACCELERATOR = 1 << 24
 
 
 def _init_embedding(emb: nn.Embedding, std: float = 0.01) -> None:
