@@ -1,0 +1,47 @@
+"""examples/negatives_on_validation.py on planted data: the means and the paired comparison."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from conftest import planted_interactions
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "examples" / "negatives_on_validation.py"
+TINY = {"n_epochs": 2, "batch_size": 256, "n_factors": 8, "hidden_layers": [16, 8]}
+
+
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("negatives_on_validation", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["negatives_on_validation"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_comparison_against_a_second_parameter_set(script, monkeypatch, capsys):
+    monkeypatch.setattr(script, "training_part", lambda name: planted_interactions())
+    monkeypatch.setattr(script.torch, "set_num_threads", lambda n: None)
+    first = {**TINY, "model": "mf"}
+    second = {**TINY, "model": "mf", "n_factors": 4}
+    assert script.main([json.dumps(first), "planted", json.dumps(second)]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["set"] == "planted" and row["against"] == second
+    for metric in ("hr@10", "ndcg@10"):
+        difference, low, high = row[f"difference_{metric}"]
+        mean, other = row[f"val_full_{metric}"], row[f"against_val_full_{metric}"]
+        assert difference == pytest.approx(mean - other, abs=2e-4)  # rounded to 4 places
+        assert low <= difference <= high and 0.0 <= row[f"p_{metric}"] <= 1.0
+
+    # without a second set, one line of means only, the same as the first set's above
+    assert script.main([json.dumps(first), "planted"]) == 0
+    alone = json.loads(capsys.readouterr().out.strip())
+    assert "against" not in alone
+    assert alone["val_full_hr@10"] == row["val_full_hr@10"]
