@@ -15,8 +15,8 @@ A third argument, another parameter set, also fits that one on the same split an
 paired difference (``metrics.compare``: first minus second, 95% paired bootstrap interval over
 the validation users, Wilcoxon p) to each line, e.g.
 ``python examples/negatives_on_validation.py '{}' small,100k '{"gmf_output": "learned"}'``.
-On the small sets one cell's mean moves by about 0.01 between runs, so read the interval,
-not the mean alone.
+On the small sets a cell's mean has a standard error of about 0.01 (610 and 943 validation
+users), so read the interval, not the mean alone.
 """
 
 from __future__ import annotations
