@@ -251,6 +251,10 @@ class _PositiveBatches(_EpochBatches):
     - ``n_shared=-1``: no negatives (the full softmax scores the whole catalogue); yields an
       empty ``(steps, 0)`` tensor.
 
+    With ``unobserved`` (one weight per user index; the ``loss="ials"`` batches) nothing is
+    sampled and ``negatives`` is instead each positive's ``unobserved[user]``, shape ``(b,)``
+    (float32): the weight of its user's catalogue term.
+
     The batches of an epoch depend only on ``(seed, epoch, rank)``, and each rank takes its
     own share of the shuffled positives, as in :class:`_EpochBatches`.
     """
@@ -268,6 +272,7 @@ class _PositiveBatches(_EpochBatches):
         n_shared: int = 0,
         steps_per_batch: int = 1,
         weights: np.ndarray | None = None,
+        unobserved: np.ndarray | None = None,
     ) -> None:
         super().__init__(
             user_idx,
@@ -280,7 +285,8 @@ class _PositiveBatches(_EpochBatches):
             weights=weights,
         )
         self.n_items = n_items
-        self.n_shared = n_shared
+        self.n_shared = 0 if unobserved is not None else n_shared
+        self.unobserved = unobserved
 
     def __len__(self) -> int:
         return math.ceil(self._share() / (self.batch_size * self.steps_per_batch))
@@ -290,7 +296,11 @@ class _PositiveBatches(_EpochBatches):
         and the positives' ``weights`` when weighted."""
         users, items, weights, rank = self._shuffled_positives(epoch)
         rng = np.random.default_rng([self.seed, epoch, rank, 2])
-        if self.n_shared == 0:
+        extra: torch.Tensor | None = None
+        if self.unobserved is not None:
+            extra = torch.from_numpy(self.unobserved[users].astype(np.float32, copy=False))
+            negatives = np.empty((0, 0), dtype=np.int64)
+        elif self.n_shared == 0:
             negatives = self.sampler.sample(users, self.n_negatives, random_state=rng)
         else:
             n_steps = math.ceil(len(users) / self.batch_size)
@@ -299,7 +309,7 @@ class _PositiveBatches(_EpochBatches):
         out = (
             torch.from_numpy(users.astype(np.int64, copy=False)),
             torch.from_numpy(items.astype(np.int64, copy=False)),
-            torch.from_numpy(negatives.astype(np.int64, copy=False)),
+            torch.from_numpy(negatives.astype(np.int64, copy=False)) if extra is None else extra,
         )
         if weights is None:
             return out

@@ -65,14 +65,21 @@ class NeuralCF(_BaseRecommender):
         ``h`` gained 0.024 full-ranking HR@10 on a sparse long-tail set and 0.011 on ML-1M,
         and was level within the noise on ml-100k and ml-latest-small
         (``docs/results.md`` section 2).
-    loss : {"bce", "bpr", "softmax"}, default "bce"
+    loss : {"bce", "bpr", "softmax", "ials"}, default "bce"
         Training loss (:mod:`implicit_ncf.losses`): binary cross-entropy over positives and
         ``n_negatives`` sampled unobserved items each (the NCF paper's); BPR, the pairwise
         ``-log sigmoid(s(u, i) - s(u, j))`` against ``n_negatives`` sampled unobserved items per
-        positive; or softmax, the cross-entropy of each positive against the whole catalogue
+        positive; softmax, the cross-entropy of each positive against the whole catalogue
         when it has at most ``n_sampled`` items, else against ``n_sampled`` items drawn
-        uniformly from the catalogue and shared by the step's positives. The ranking losses
-        (``"bpr"``, ``"softmax"``) target the order of items, which top-k metrics measure.
+        uniformly from the catalogue and shared by the step's positives; or ``"ials"``, the
+        implicit-ALS objective by gradient steps: squared error to 1 on the positives plus
+        ``unobserved_weight`` times the squared score of every item of the catalogue, summed
+        exactly through the item Gramian (no sampling, so ``n_negatives`` is unused). The
+        ranking losses (``"bpr"``, ``"softmax"``) target the order of items, which top-k
+        metrics measure. ``"ials"`` needs a dot product: ``model="mf"`` or ``"gmf"``, or
+        NeuMF's GMF tower (``tower_params={"gmf": {"loss": "ials"}}``); ``fit`` and fold-in
+        (``recommend(..., interactions=...)``, ``partial_fit``) support it,
+        ``partial_fit_epochs > 0`` does not.
     n_negatives : int, default 8
         Negatives sampled per positive each epoch (``"bce"`` and ``"bpr"``), and per positive
         by the fold-in. 8 rather than the NCF paper's 4: on validation data carved from four
@@ -81,9 +88,14 @@ class NeuralCF(_BaseRecommender):
         (``docs/results.md`` section 2).
     n_sampled : int, default 512
         Items the sampled softmax ranks each step's positives against (``"softmax"`` only).
+    unobserved_weight : float, default 1.0
+        ``"ials"`` only: the weight of each unobserved (user, item) pair's squared score
+        against 1 for an observed pair (iALS's ``alpha_0``; implicit's ``alpha`` is about
+        ``1 / unobserved_weight - 1``). Larger values push the scores of items a user never
+        chose down harder.
     batch_size : int, default 2048
         Per optimizer step: training examples (positives and negatives) for ``"bce"``,
-        positives for ``"bpr"`` and ``"softmax"``.
+        positives for ``"bpr"``, ``"softmax"`` and ``"ials"``.
     n_epochs : int, default 8
         Maximum number of epochs (of each tower when NeuMF is pretrained).
     learning_rate : float, default 2e-3
@@ -121,8 +133,8 @@ class NeuralCF(_BaseRecommender):
     tower_params : dict or None, default None
         For a pretrained NeuMF: parameters that differ per stage, keyed ``"gmf"``, ``"mlp"``
         (the towers' own fits) and ``"neumf"`` (the fine-tuning), each a dict over
-        ``loss``, ``n_negatives``, ``n_sampled``, ``batch_size``, ``weight_decay``,
-        ``lr_decay`` and, for the towers, ``n_epochs`` and ``learning_rate``; e.g.
+        ``loss``, ``n_negatives``, ``n_sampled``, ``unobserved_weight``, ``batch_size``,
+        ``weight_decay``, ``lr_decay`` and, for the towers, ``n_epochs`` and ``learning_rate``; e.g.
         ``{"gmf": {"loss": "softmax"}}`` trains the GMF tower with the softmax loss and the
         rest with ``loss``. Stages not named use the estimator's own parameters.
     early_stopping : bool, default False
@@ -236,6 +248,7 @@ class NeuralCF(_BaseRecommender):
         loss: str = "bce",
         n_negatives: int = 8,
         n_sampled: int = 512,
+        unobserved_weight: float = 1.0,
         batch_size: int = 2048,
         n_epochs: int = 8,
         learning_rate: float = 2e-3,
@@ -272,6 +285,7 @@ class NeuralCF(_BaseRecommender):
         self.loss = loss
         self.n_negatives = n_negatives
         self.n_sampled = n_sampled
+        self.unobserved_weight = unobserved_weight
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -556,6 +570,8 @@ class NeuralCF(_BaseRecommender):
             dense_only = "trainer options that need automatic optimization"
         elif self.loss == "softmax" and n_items <= int(self.n_sampled):
             dense_only = "the full softmax gives every item row a gradient"
+        elif self.loss == "ials":
+            dense_only = "the iALS loss gives every item row a gradient"
         device = str(getattr(getattr(trainer.strategy, "root_device", None), "type", "cpu"))
         return resolve_optimizer(str(self.optimizer), tables, device, dense_only=dense_only)
 
@@ -590,6 +606,19 @@ class NeuralCF(_BaseRecommender):
         }
         if self.loss == "bce":
             return batches._EpochBatches(train_u, train_i, sampler, **common)
+        if self.loss == "ials":
+            if self.optimizer == "lazy_adam":
+                raise ValueError(
+                    "optimizer='lazy_adam' with loss='ials' is not supported: the iALS loss "
+                    "gives every item row a gradient (through the item Gramian). Use "
+                    "optimizer='adam' or 'auto'."
+                )
+            # each positive carries 1 / n_u of its user's catalogue term: once per user and epoch
+            counts = np.bincount(train_u).astype(np.float64)
+            unobserved = float(self.unobserved_weight) / np.maximum(counts, 1.0)
+            return batches._PositiveBatches(
+                train_u, train_i, sampler, n_items=n_items, unobserved=unobserved, **common
+            )
         n_shared = 0
         if self.loss == "softmax":
             n_shared = -1 if n_items <= int(self.n_sampled) else int(self.n_sampled)
@@ -725,7 +754,10 @@ class NeuralCF(_BaseRecommender):
     def predict(self, users: Any, items: Any) -> np.ndarray:
         """Predicted probability that each (user, item) pair is a positive (raw ids in).
 
-        See :meth:`_BaseRecommender.predict`.
+        The sigmoid of the network's logit: a probability for ``loss="bce"``; for the other
+        losses it orders pairs the same way but is not calibrated (``"ials"`` fits scores to 1
+        on positives and 0 elsewhere, so its raw scores sit near [0, 1] and their sigmoid near
+        [0.5, 0.73]). See :meth:`_BaseRecommender.predict`.
         """
         return 1.0 / (1.0 + np.exp(-super().predict(users, items)))
 
@@ -759,6 +791,7 @@ class NeuralCF(_BaseRecommender):
             "n_negatives": n_negatives,
             "weight_decay": float(self.weight_decay),
             "loss": str(self.loss),
+            "unobserved_weight": float(self.unobserved_weight),
             "n_steps": int(self.fold_in_steps),
             "learning_rate": float(lr),
             "random_state": seed,
@@ -817,6 +850,12 @@ class NeuralCF(_BaseRecommender):
             raise ValueError(
                 f"partial_fit_epochs must be a non-negative int; got {epochs!r}. Pass 0 for "
                 "the fold-in alone, or e.g. partial_fit_epochs=2."
+            )
+        if epochs and self.loss == "ials":
+            raise ValueError(
+                f"partial_fit_epochs={epochs} is not supported for a model trained with "
+                "loss='ials' (the replayed fine-tuning samples negatives; the iALS loss sums "
+                "over the catalogue). Pass partial_fit_epochs=0: the fold-in alone."
             )
         grown = self._grow_catalogue(self._prepare(interactions))
         network = foldin.update_network(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -55,6 +56,7 @@ __all__ = [
     "current_rows",
     "fold_in",
     "grow_network",
+    "ials_loss",
     "network_parts",
     "score_users",
     "stack_init",
@@ -118,13 +120,32 @@ def softmax_loss(logits: Tensor) -> Tensor:
     return -torch.log_softmax(logits, dim=1)[:, 0]
 
 
-LOSSES: dict[str, Callable[[Tensor], Tensor]] = {
+def ials_loss(logits: Tensor, unobserved_weight: float, spread: Tensor) -> Tensor:
+    """The iALS objective (``loss="ials"``), one value per positive, its catalogue term
+    estimated from the sampled negatives:
+    ``(s_pos - 1) ** 2 + unobserved_weight * (s_pos ** 2 + spread * mean(s_neg ** 2))``.
+
+    ``spread`` (one per positive) is ``(n_other - degree) / degree`` for a row with ``degree``
+    positives among ``n_other`` items: the mean over the row's positives is then an unbiased
+    estimate of the row's iALS objective (squared errors of its positives plus
+    ``unobserved_weight`` times the squared score of every item) divided by ``degree``, the
+    part of the training objective that involves the row (training spreads a user's
+    catalogue term over its positives the same way). ``logits`` as in :func:`bce_loss`.
+    """
+    positive = logits[:, 0]
+    catalogue = positive.pow(2) + spread * logits[:, 1:].pow(2).mean(1)
+    return (positive - 1).pow(2) + unobserved_weight * catalogue
+
+
+LOSSES: dict[str, Callable[..., Tensor]] = {
     "bce": bce_loss,
     "bpr": bpr_loss,
     "softmax": softmax_loss,
+    "ials": ials_loss,
 }
 """Fold-in losses by the name of the training loss: ``f(logits) -> loss per positive``, where
-``logits[:, 0]`` are the positives and ``logits[:, 1:]`` their negatives."""
+``logits[:, 0]`` are the positives and ``logits[:, 1:]`` their negatives (``"ials"`` also takes
+the unobserved weight and each positive's spread: :func:`ials_loss`)."""
 
 SOFTMAX_NEGATIVES = 64
 """Negatives per positive when folding in a model trained with ``loss="softmax"`` (at most its
@@ -392,6 +413,7 @@ def fold_in(
     n_steps: int = N_STEPS,
     learning_rate: float = LEARNING_RATE,
     loss: str = "bce",
+    unobserved_weight: float = 1.0,
     random_state: Any = None,
 ) -> Folded:
     """Optimise fresh embedding rows for ``positives``, everything else frozen.
@@ -419,6 +441,8 @@ def fold_in(
         Adam learning rate.
     loss : str, default "bce"
         The training loss (a key of :data:`LOSSES`).
+    unobserved_weight : float, default 1.0
+        The model's ``unobserved_weight`` (``loss="ials"`` only).
     random_state : None, int or numpy.random.Generator, default None
         Seed of the negatives; the result is deterministic for a fixed seed.
 
@@ -465,6 +489,7 @@ def fold_in(
             n_steps=int(n_steps),
             learning_rate=float(learning_rate),
             step_loss=LOSSES[loss],
+            unobserved_weight=float(unobserved_weight) if loss == "ials" else None,
             random_state=random_state,
         )
 
@@ -479,7 +504,8 @@ def _fold_in(
     weight_decay: float,
     n_steps: int,
     learning_rate: float,
-    step_loss: Callable[[Tensor], Tensor],
+    step_loss: Callable[..., Tensor],
+    unobserved_weight: float | None,
     random_state: Any,
 ) -> Folded:
     n_rows, n_other = csr.shape
@@ -506,6 +532,7 @@ def _fold_in(
             n_steps=n_steps,
             learning_rate=learning_rate,
             step_loss=step_loss,
+            unobserved_weight=unobserved_weight,
             rng=rng,
         )
         with torch.no_grad():
@@ -528,7 +555,8 @@ def _optimise(
     weight_decay: float,
     n_steps: int,
     learning_rate: float,
-    step_loss: Callable[[Tensor], Tensor],
+    step_loss: Callable[..., Tensor],
+    unobserved_weight: float | None,
     rng: np.random.Generator,
 ) -> None:
     """Adam on ``params`` (and ``row_bias``) in place: the rows of one chunk.
@@ -543,6 +571,9 @@ def _optimise(
     rows = torch.from_numpy(np.repeat(rows_np, width))
     positives = torch.from_numpy(chunk.indices.astype(np.int64))[:, None]
     weights = torch.from_numpy(1.0 / degree[rows_np]).float()
+    if unobserved_weight is not None:  # the iALS loss: its catalogue term from the negatives
+        spread = torch.from_numpy((chunk.shape[1] - degree[rows_np]) / degree[rows_np]).float()
+        step_loss = partial(step_loss, unobserved_weight=unobserved_weight, spread=spread)
     sampler = NegativeSampler(chunk)
     per_block = max(1, min(n_steps, _DRAWS_PER_BLOCK // max(1, n_pos * n_negatives)))
     trainable = params + ([row_bias] if row_bias is not None else [])
@@ -713,6 +744,7 @@ def update_network(
     n_negatives: int,
     weight_decay: float,
     loss: str = "bce",
+    unobserved_weight: float = 1.0,
     n_steps: int = N_STEPS,
     learning_rate: float = LEARNING_RATE,
     random_state: Any = None,
@@ -738,6 +770,7 @@ def update_network(
         "n_negatives": n_negatives,
         "weight_decay": weight_decay,
         "loss": loss,
+        "unobserved_weight": unobserved_weight,
         "n_steps": n_steps,
         "learning_rate": learning_rate,
         "random_state": rng,

@@ -33,7 +33,15 @@ _PER_BATCH_TRAINER_OPTIONS = frozenset(
 )
 # What tower_params may set for each stage of a pretrained NeuMF (fine-tuning has its own
 # finetune_epochs and finetune_learning_rate).
-_STAGE_PARAMS = ("loss", "n_negatives", "n_sampled", "batch_size", "weight_decay", "lr_decay")
+_STAGE_PARAMS = (
+    "loss",
+    "n_negatives",
+    "n_sampled",
+    "unobserved_weight",
+    "batch_size",
+    "weight_decay",
+    "lr_decay",
+)
 _TOWER_PARAMS = {
     "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
     "mlp": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
@@ -58,8 +66,10 @@ def check_params(est: Any) -> None:
     if not isinstance(est.loss, str) or est.loss not in LOSSES:
         raise ValueError(
             f"loss must be one of {list(LOSSES)}: 'bce' (the NCF paper's), 'bpr' or "
-            f"'softmax' (ranking losses); got {est.loss!r}."
+            f"'softmax' (ranking losses), 'ials' (the implicit-ALS objective over the whole "
+            f"catalogue; model='mf' or 'gmf'); got {est.loss!r}."
         )
+    _check_bilinear(est, est.model, "loss")
     for name in (
         "n_factors",
         "n_negatives",
@@ -91,6 +101,7 @@ def check_params(est: Any) -> None:
         ("learning_rate", 0.0, math.inf),
         ("finetune_learning_rate", 0.0, math.inf),
         ("weight_decay", 0.0, math.inf),
+        ("unobserved_weight", 0.0, math.inf),
         ("lr_decay", 0.0, 1.0),
     ):
         value = getattr(est, name)
@@ -169,6 +180,28 @@ def _check_tower_params(est: Any) -> None:
                 f"tower_params[{name!r}] must be a dict over {sorted(allowed)}; got {params!r}."
             )
         try:
-            type(est)(**{**est.get_params(), **params, "tower_params": None})._check_params()
+            # each stage trains its own network: the GMF tower, the MLP tower, NeuMF
+            stage = {**est.get_params(), **params, "tower_params": None, "model": name}
+            type(est)(**stage)._check_params()
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"tower_params[{name!r}]: {exc}") from None
+
+
+def _check_bilinear(est: Any, model: str, where: str) -> None:
+    """``loss="ials"`` needs bilinear logits: MF or GMF, or NeuMF's GMF tower only."""
+    from .losses import BILINEAR_LOSSES
+
+    if est.loss not in BILINEAR_LOSSES or model in ("mf", "gmf"):
+        return
+    if model == "neumf" and est.pretrain:
+        fix = (
+            "For NeuMF, train its GMF tower with it: loss='bce' (or 'bpr', 'softmax') and "
+            f"tower_params={{'gmf': {{'loss': {est.loss!r}}}}}."
+        )
+    else:
+        fix = "Use model='mf' or model='gmf', or another loss ('bce', 'bpr', 'softmax')."
+    raise ValueError(
+        f"{where}={est.loss!r} needs a network whose logits are a dot product (model='mf' or "
+        f"'gmf'): it sums over the whole catalogue through the item Gramian; got "
+        f"model={model!r}. {fix}"
+    )

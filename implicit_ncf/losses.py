@@ -15,6 +15,15 @@ index space, and returns the mean loss over the step's positives (or examples, f
     (sampled softmax; uniform sampling needs no log-Q correction, since it shifts every logit by
     the same constant). A positive drawn among its own negatives is masked out. The listwise
     loss targets the ranking itself, which is what top-k metrics measure.
+``"ials"``
+    The implicit-ALS objective (Hu, Koren and Volinsky, 2008; Rendle et al., 2022) by gradient
+    steps: the squared error ``(s(u, i) - 1) ** 2`` of each positive, plus ``alpha0 * s(u, j) **
+    2`` for *every* item ``j`` of the catalogue, with no sampling. For a network whose logits
+    are bilinear, ``s(u, j) = x_u . y_j + c_j`` (MF, GMF), the sum over the catalogue is
+    ``x_u^T (Y^T Y) x_u + 2 x_u . (Y^T c) + c . c``: one ``(f, f)`` Gramian per step, so a step
+    costs ``O(n_items * f**2)`` whatever the batch size. Each positive carries ``1 / n_u`` of its
+    user's catalogue term (``n_u``: the user's positives), so an epoch weighs every user's
+    unobserved items once.
 
 References
 ----------
@@ -22,6 +31,10 @@ S. Rendle, C. Freudenthaler, Z. Gantner and L. Schmidt-Thieme. BPR: Bayesian Per
 Ranking from Implicit Feedback. UAI 2009.
 S. Jean, K. Cho, R. Memisevic and Y. Bengio. On Using Very Large Target Vocabulary for Neural
 Machine Translation. ACL 2015 (sampled softmax).
+Y. Hu, Y. Koren and C. Volinsky. Collaborative Filtering for Implicit Feedback Datasets. ICDM
+2008 (iALS).
+S. Rendle, W. Krichene, L. Zhang and Y. Koren. Revisiting the Performance of iALS on Item
+Recommendation Benchmarks. RecSys 2022.
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["LOSSES", "bce_loss", "bpr_loss", "softmax_loss"]
+__all__ = ["BILINEAR_LOSSES", "LOSSES", "bce_loss", "bpr_loss", "ials_loss", "softmax_loss"]
 
 
 def _weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
@@ -102,8 +115,38 @@ def softmax_loss(
     return _weighted_mean(F.cross_entropy(logits, target, reduction="none"), weights)
 
 
+def ials_loss(
+    network: nn.Module,
+    users: Tensor,
+    items: Tensor,
+    unobserved: Tensor,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Mean over positives of ``(s(u, i) - 1) ** 2 + unobserved * sum_j s(u, j) ** 2``.
+
+    ``unobserved`` (one per positive) is the weight of the user's catalogue term carried by
+    that positive: ``alpha0 / n_u`` in training, so that the positives of a user carry its
+    catalogue once per epoch. The sum over every item ``j`` (the positives included, as in
+    iALS) comes from the network's ``factors(users)``, ``(x, y, c)`` with ``score_all(users)
+    == x @ y.T + c``, through the Gramian ``y.T @ y``. ``weights`` (one per positive) weigh the
+    positives' squared errors: iALS's confidence.
+    """
+    positive = network(users, items)
+    x, y, c = network.factors(users)
+    gram = y.T @ y
+    catalogue = (x @ gram * x).sum(1) + 2 * (x @ (y.T @ c)) + c.dot(c)
+    observed = (positive - 1).pow(2)
+    if weights is not None:
+        observed = observed * weights
+    return (observed + unobserved * catalogue).mean()
+
+
 LOSSES: dict[str, Callable[..., Tensor]] = {
     "bce": bce_loss,
     "bpr": bpr_loss,
     "softmax": softmax_loss,
+    "ials": ials_loss,
 }
+
+BILINEAR_LOSSES = frozenset({"ials"})
+"""Losses that need bilinear logits (a network with ``factors``: ``model="mf"`` or ``"gmf"``)."""

@@ -81,6 +81,16 @@ class MF(nn.Module):
             self.item_embedding.weight.T,
         )
 
+    def factors(self, users: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x, y, c)`` with ``score_all(users) == x @ y.T + c``: the user rows, every item row
+        and every item's offset (its bias plus the global one); the bilinear form the
+        ``loss="ials"`` Gramian needs."""
+        return (
+            self.user_embedding(users),
+            self.item_embedding.weight,
+            self.item_bias.weight.squeeze(-1) + self.bias,
+        )
+
     def score_candidates(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits of every (user, item) in ``users x items``: shape (len(users), len(items)).
 
@@ -130,6 +140,12 @@ class GMF(nn.Module):
     def score_all(self, users: Tensor) -> Tensor:
         p = self.user_embedding(users) * self.output.weight  # (B, f): fold h into the user side
         return torch.addmm(self.output.bias.unsqueeze(0), p, self.item_embedding.weight.T)
+
+    def factors(self, users: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x, y, c)`` with ``score_all(users) == x @ y.T + c`` (see :meth:`MF.factors`):
+        ``h`` folded into the user rows, the output bias as every item's offset."""
+        x = self.user_embedding(users) * self.output.weight
+        return x, self.item_embedding.weight, self.output.bias.expand(self.n_items)
 
     def score_candidates(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits of every (user, item) in ``users x items`` (see :meth:`MF.score_candidates`)."""

@@ -105,11 +105,13 @@ class NCFModule(pl.LightningModule):
     weighted : bool, default False
         Whether positives carry loss weights (``NeuralCF(weight_col=...)``): in the labels of
         ``"bce"`` batches, as a fourth batch tensor for the ranking losses.
-    loss : {"bce", "bpr", "softmax"}, default "bce"
+    loss : {"bce", "bpr", "softmax", "ials"}, default "bce"
         The training loss (:mod:`implicit_ncf.losses`). ``"bce"`` trains on the
         ``(users, items, labels)`` batches of ``_EpochBatches``; ``"bpr"`` and ``"softmax"`` on
         the ``(users, items, negatives)`` batches of ``_PositiveBatches``, whose shared
-        negatives (``"softmax"``) come one row per optimizer step.
+        negatives (``"softmax"``) come one row per optimizer step; ``"ials"`` on its
+        ``(users, items, unobserved)`` batches (each positive's weight of its user's catalogue
+        term), with a network that has ``factors`` (MF, GMF).
 
     Notes
     -----
@@ -181,7 +183,8 @@ class NCFModule(pl.LightningModule):
         self, users: Tensor, items: Tensor, extra: Tensor, weights: Tensor | None = None
     ) -> Tensor:
         """One step's loss; ``extra`` is the labels (``"bce"``), the negatives of each positive
-        (``"bpr"``) or the step's shared negatives (``"softmax"``; empty for the full softmax);
+        (``"bpr"``), the step's shared negatives (``"softmax"``; empty for the full softmax) or
+        each positive's catalogue weight (``"ials"``);
         ``weights`` the positives' loss weights (weighted ``"bce"``: the labels themselves)."""
         if self.weighted and self.loss == "bce":
             weights = extra

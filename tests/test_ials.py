@@ -1,0 +1,210 @@
+"""``loss="ials"``: the Gramian sum against a naive loop, its batches, fold-in's estimate of it,
+learning on planted data, and the errors for what it cannot do."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import planted_interactions
+
+from implicit_ncf import NeuralCF, foldin
+from implicit_ncf.batches import _PositiveBatches
+from implicit_ncf.data import interactions_to_csr
+from implicit_ncf.losses import ials_loss
+from implicit_ncf.networks import GMF, build_network
+from implicit_ncf.sampling import NegativeSampler
+from implicit_ncf.splits import leave_one_out
+
+N_USERS, N_ITEMS = 7, 11
+
+
+def network(model: str, **kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = build_network(model, N_USERS, N_ITEMS, n_factors=4, hidden_layers=(6, 4), **kw)
+    for p in net.parameters():  # away from the near-zero initialisation
+        torch.nn.init.normal_(p, std=0.5)
+    return net
+
+
+@pytest.mark.parametrize(
+    "model,kw", [("mf", {}), ("gmf", {"gmf_output": "learned"}), ("gmf", {"gmf_output": "fixed"})]
+)
+def test_factors_reproduce_score_all(model, kw):
+    net = network(model, **kw)
+    if isinstance(net, GMF) and kw["gmf_output"] == "fixed":
+        torch.nn.init.ones_(net.output.weight)
+    users = torch.tensor([0, 2, 6])
+    x, y, c = net.factors(users)
+    torch.testing.assert_close(x @ y.T + c, net.score_all(users), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["mf", "gmf"])
+def test_ials_loss_matches_a_loop_over_the_catalogue(model):
+    net = network(model, gmf_output="learned")  # a learned h != 1 exercises the fold into x
+    users, items = torch.tensor([0, 3, 3, 6]), torch.tensor([2, 5, 9, 0])
+    unobserved = torch.tensor([0.5, 0.25, 0.25, 2.0])
+    weights = torch.tensor([1.0, 3.0, 0.5, 2.0])
+    terms, weighted = [], []
+    with torch.no_grad():
+        for u, i, a, w in zip(users.tolist(), items.tolist(), unobserved, weights, strict=True):
+            every = net(torch.full((N_ITEMS,), u), torch.arange(N_ITEMS)).double()
+            err = (every[i] - 1) ** 2
+            terms.append(float(err + a * every.pow(2).sum()))
+            weighted.append(float(w * err + a * every.pow(2).sum()))
+    got = float(ials_loss(net, users, items, unobserved).detach())
+    assert got == pytest.approx(np.mean(terms), rel=1e-5)
+    got = float(ials_loss(net, users, items, unobserved, weights).detach())
+    assert got == pytest.approx(np.mean(weighted), rel=1e-5)
+
+
+def test_ials_loss_gradient_matches_the_naive_sum():
+    net = network("mf")
+    users, items, unobserved = torch.tensor([1, 4]), torch.tensor([3, 7]), torch.tensor([0.3, 1.0])
+    ials_loss(net, users, items, unobserved).backward()
+    fast = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    naive = torch.zeros(())
+    for u, i, a in zip(users.tolist(), items.tolist(), unobserved, strict=True):
+        every = net(torch.full((N_ITEMS,), u), torch.arange(N_ITEMS))
+        naive = naive + (every[i] - 1) ** 2 + a * every.pow(2).sum()
+    (naive / len(users)).backward()
+    for a, b in zip(fast, (p.grad for p in net.parameters()), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_ials_batches_carry_each_users_share_of_the_catalogue():
+    users = np.array([0, 0, 0, 1, 2, 2])
+    items = np.array([0, 1, 2, 3, 4, 5])
+    seen = interactions_to_csr(users, items, 3, 6)
+    unobserved = 0.6 / np.bincount(users)
+    data = _PositiveBatches(
+        users,
+        items,
+        NegativeSampler(seen),
+        n_negatives=2,
+        batch_size=4,
+        seed=1,
+        n_items=6,
+        unobserved=unobserved,
+    )
+    got_u, got_i, got_w = (torch.cat(t) for t in zip(*[b[:3] for b in data], strict=True))
+    assert sorted(zip(got_u.tolist(), got_i.tolist(), strict=True)) == sorted(
+        zip(users.tolist(), items.tolist(), strict=True)
+    )
+    assert got_w.dtype == torch.float32
+    np.testing.assert_allclose(got_w.numpy(), unobserved[got_u.numpy()], rtol=1e-6)
+    # an epoch gives every user's catalogue term a total weight of unobserved_weight
+    totals = np.bincount(got_u.numpy(), weights=got_w.numpy())
+    np.testing.assert_allclose(totals, 0.6, rtol=1e-6)
+
+
+def test_foldin_estimate_is_exact_when_the_negatives_are_every_unobserved_item():
+    torch.manual_seed(0)
+    n_other, degree = 9, 3
+    scores = torch.randn(n_other, dtype=torch.float64)
+    pos = [1, 4, 7]
+    unobs = [j for j in range(n_other) if j not in pos]
+    logits = torch.stack([torch.cat([scores[[p]], scores[unobs]]) for p in pos])
+    spread = torch.full((degree,), (n_other - degree) / degree, dtype=torch.float64)
+    got = foldin.ials_loss(logits, 0.7, spread).mean()
+    exact = ((scores[pos] - 1) ** 2).sum() + 0.7 * scores.pow(2).sum()
+    torch.testing.assert_close(got, exact / degree)
+
+
+def _planted_split():
+    return leave_one_out(planted_interactions(n_users=80, n_items=64, per_user=10, seed=1))
+
+
+def _fit_ials(model: str, data: pd.DataFrame, **kw) -> NeuralCF:
+    params = {
+        "loss": "ials",
+        "model": model,
+        "n_factors": 8,
+        "batch_size": 64,
+        "n_epochs": 12,
+        "random_state": 0,
+        "accelerator": "cpu",
+        "learning_rate": 1e-2,
+        "weight_decay": 0.0,
+        "unobserved_weight": 1.0,
+        **kw,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return NeuralCF(**params).fit(data)
+
+
+@pytest.mark.parametrize("model", ["mf", "gmf"])
+def test_ials_learns_planted_structure_under_full_ranking(model):
+    split = _planted_split()
+    est = _fit_ials(model, split.train)
+    assert est.optimizer_ == "adam"  # the Gramian gives every item row a gradient
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hr = est.evaluate(split.test, k=10, n_negatives=None)["hr@10"]
+    # 8 clusters of 8 items: full-ranking chance is about 10/54 ~ 0.19
+    assert hr > 0.8, hr
+
+
+def test_ials_tower_of_neumf_and_stage_errors():
+    data = planted_interactions(n_users=20, n_items=16, per_user=4, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = NeuralCF(
+            n_factors=4,
+            hidden_layers=(8, 4),
+            n_epochs=1,
+            tower_params={"gmf": {"loss": "ials", "unobserved_weight": 0.5}},
+            random_state=0,
+            accelerator="cpu",
+        ).fit(data)
+    assert [row["stage"] for row in est.history_] == ["gmf", "mlp", "neumf"]
+    with pytest.raises(ValueError, match=r"tower_params\['mlp'\]: loss='ials' needs a network"):
+        NeuralCF(tower_params={"mlp": {"loss": "ials"}}).fit(data)
+
+
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"model": "neumf", "loss": "ials"}, r"tower_params=\{'gmf': \{'loss': 'ials'\}\}"),
+        ({"model": "neumf", "loss": "ials", "pretrain": False}, "Use model='mf' or model='gmf'"),
+        ({"model": "mlp", "loss": "ials"}, "got model='mlp'"),
+        ({"model": "mf", "loss": "ials", "unobserved_weight": 0}, "unobserved_weight has an"),
+        ({"model": "mf", "loss": "ials", "unobserved_weight": -1.0}, "unobserved_weight has an"),
+        ({"model": "mf", "loss": "ials", "optimizer": "lazy_adam"}, "optimizer='adam' or 'auto'"),
+    ],
+)
+def test_ials_errors_name_the_parameter_and_the_fix(params, message):
+    data = planted_interactions(n_users=6, n_items=8, per_user=2)
+    with pytest.raises(ValueError, match=message):
+        NeuralCF(n_epochs=1, accelerator="cpu", **params).fit(data)
+
+
+def test_ials_fold_in_tracks_a_refit_and_partial_fit():
+    split = _planted_split()
+    train = split.train
+    est = _fit_ials("mf", train)
+    user = train["user"].iloc[0]
+    history = train[train["user"] == user]
+    new_user, other_user = "someone new", "another"
+    clicks = history.assign(user=new_user)
+    known = est.recommend(user, k=10)["item"].tolist()
+    folded = est.recommend(new_user, k=10, interactions=clicks)["item"].tolist()
+    # the same history folded in as a new user lands on nearly the same list
+    assert len(set(known) & set(folded)) >= 7, (known, folded)
+    assert not set(folded) & set(history["item"])
+    # and nearly the same scores of the whole catalogue (0.97 here; 0.89 with the fold-in's
+    # catalogue term dropped)
+    every = {"k": 64, "exclude_seen": False}
+    refit = est.recommend(user, **every).set_index("item")["score"]
+    again = est.recommend(new_user, interactions=clicks, **every).set_index("item")["score"]
+    assert np.corrcoef(refit, again.loc[refit.index])[0, 1] > 0.95
+    est.partial_fit(clicks)
+    assert new_user in set(est.user_encoder_.classes_.tolist())
+    with pytest.raises(ValueError, match="partial_fit_epochs=0"):
+        est.set_params(partial_fit_epochs=1).partial_fit(clicks.assign(user=other_user))
+    assert other_user not in set(est.user_encoder_.classes_.tolist())  # nothing changed
