@@ -12,7 +12,8 @@ see its docstring). Each user's latest interaction (by timestamp) is the test it
 - implicit's ALS (``pip install implicit_ncf[bench]``; skipped with a message when absent),
   tuned by :func:`bench.peers.tune_als` on a validation set it carves from the training part
   (each user's latest training interaction), then refitted on the whole training part;
-- ``NeuralCF(model="mf", random_state=0)`` and ``NeuralCF(random_state=0)`` (NeuMF), defaults;
+- ``NeuralCF(model="mf", random_state=0)`` and ``NeuralCF(random_state=0)`` (NeuMF), defaults,
+  and ``NeuralCF(model="mf", loss="ials", random_state=0)``;
 - as a reference, not a model: the generator's own probabilities (the ceiling a model fitted on
   these data can approach).
 
@@ -50,7 +51,14 @@ from implicit_ncf.recommender import _BaseRecommender  # noqa: E402
 from implicit_ncf.splits import leave_one_out  # noqa: E402
 
 METRICS = ("hr@10", "ndcg@10")
-PAIRS = [("neumf", "als"), ("neumf", "mf"), ("mf", "als"), ("neumf", "popularity")]
+PAIRS = [
+    ("neumf", "als"),
+    ("neumf", "mf"),
+    ("mf", "als"),
+    ("neumf", "popularity"),
+    ("mf-ials", "als"),
+    ("mf-ials", "neumf"),
+]
 
 
 class GeneratorScores(_BaseRecommender):
@@ -185,9 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             f"carved from training; best {best}; refit {als.fit_time_:.1f}s",
             flush=True,
         )
-    for name, params in (("mf", {"model": "mf"}), ("neumf", {})):
+    labels = {"mf": "MF, defaults", "neumf": "NeuMF, defaults", "mf-ials": 'MF, loss="ials"'}
+    recipes = (("mf", {"model": "mf"}), ("neumf", {}), ("mf-ials", {"model": "mf", "loss": "ials"}))
+    for name, params in recipes:
         model = NeuralCF(random_state=0, **params).fit(train)
-        label = "MF, defaults" if name == "mf" else "NeuMF, defaults"
+        label = labels[name]
         models[name] = (label, model, model.fit_time_)
         print(
             f"{name}: fitted in {model.fit_time_:.0f}s ({len(model.history_)} epochs)", flush=True
