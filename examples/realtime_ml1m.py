@@ -168,13 +168,15 @@ FOLD_IN_DEFAULTS = {
 
 
 def fitted(name: str, frame: pd.DataFrame, args: argparse.Namespace) -> NeuralCF:
-    """NeuralCF(model=args.model, random_state=0) fitted on ``frame``, or loaded from the cache.
+    """NeuralCF(model=args.model, loss=args.loss, random_state=0) fitted on ``frame``, or
+    loaded from the cache.
 
     Its wall time is ``fit_time_``; its process CPU time (every thread) goes to
     ``CPU_SECONDS[name]`` (and a ``.json`` beside the cached model), the fairer cost on a
     machine shared with other work.
     """
-    path = None if args.cache is None else args.cache / f"{args.model}-{name}.pt"
+    tag = args.model if args.loss == "bce" else f"{args.model}-{args.loss}"
+    path = None if args.cache is None else args.cache / f"{tag}-{name}.pt"
     if path is not None and path.exists():
         # the cached weights, with this version's fold-in settings (not trained on, but saved)
         est = NeuralCF.load(path).set_params(**FOLD_IN_DEFAULTS)
@@ -183,7 +185,7 @@ def fitted(name: str, frame: pd.DataFrame, args: argparse.Namespace) -> NeuralCF
             CPU_SECONDS[name] = json.loads(side.read_text())["cpu_s"]
         print(f"  {name}: loaded {path} (fitted in {est.fit_time_:.0f} s)", flush=True)
         return est
-    est = NeuralCF(model=args.model, random_state=SEED)
+    est = NeuralCF(model=args.model, loss=args.loss, random_state=SEED)
     cpu = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -556,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", default="tune,quality,stream,latency,similar")
     parser.add_argument("--model", default="neumf", help="NeuralCF model (default settings)")
+    parser.add_argument("--loss", default="bce", help="NeuralCF loss (e.g. ials with --model mf)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache", type=Path, default=None, help="folder of fitted models")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -587,11 +590,11 @@ def main(argv: list[str] | None = None) -> int:
         ratings = ratings[ratings["user"] <= np.sort(ratings["user"].unique())[args.max_users - 1]]
     print(
         f"ML-1M, users with timestamps: {len(ratings):,} ratings, {ratings['user'].nunique():,} "
-        f"users, {ratings['item'].nunique():,} items; model={args.model!r}, torch "
-        f"{torch.__version__} with {torch.get_num_threads()} threads",
+        f"users, {ratings['item'].nunique():,} items; model={args.model!r}, "
+        f"loss={args.loss!r}, torch {torch.__version__} with {torch.get_num_threads()} threads",
         flush=True,
     )
-    out: dict[str, Any] = {"model": args.model}
+    out: dict[str, Any] = {"model": args.model, "loss": args.loss}
     for name in parts:
         PARTS[name](ratings, args, out)
     if args.json is not None:

@@ -77,9 +77,9 @@ class NeuralCF(_BaseRecommender):
         exactly through the item Gramian (no sampling, so ``n_negatives`` is unused). The
         ranking losses (``"bpr"``, ``"softmax"``) target the order of items, which top-k
         metrics measure. ``"ials"`` needs a dot product: ``model="mf"`` or ``"gmf"``, or
-        NeuMF's GMF tower (``tower_params={"gmf": {"loss": "ials"}}``); ``fit`` and fold-in
-        (``recommend(..., interactions=...)``, ``partial_fit``) support it,
-        ``partial_fit_epochs > 0`` does not.
+        NeuMF's GMF tower (``tower_params={"gmf": {"loss": "ials"}}``). Its fold-in
+        (``recommend(..., interactions=...)``, ``partial_fit``) solves each row exactly
+        (:func:`implicit_ncf.foldin.solve_ials`); ``partial_fit_epochs > 0`` is refused.
     n_negatives : int, default 8
         Negatives sampled per positive each epoch (``"bce"`` and ``"bpr"``), and per positive
         by the fold-in. 8 rather than the NCF paper's 4: on validation data carved from four

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -56,9 +55,9 @@ __all__ = [
     "current_rows",
     "fold_in",
     "grow_network",
-    "ials_loss",
     "network_parts",
     "score_users",
+    "solve_ials",
     "stack_init",
     "start_rows",
     "update_network",
@@ -120,32 +119,14 @@ def softmax_loss(logits: Tensor) -> Tensor:
     return -torch.log_softmax(logits, dim=1)[:, 0]
 
 
-def ials_loss(logits: Tensor, unobserved_weight: float, spread: Tensor) -> Tensor:
-    """The iALS objective (``loss="ials"``), one value per positive, its catalogue term
-    estimated from the sampled negatives:
-    ``(s_pos - 1) ** 2 + unobserved_weight * (s_pos ** 2 + spread * mean(s_neg ** 2))``.
-
-    ``spread`` (one per positive) is ``(n_other - degree) / degree`` for a row with ``degree``
-    positives among ``n_other`` items: the mean over the row's positives is then an unbiased
-    estimate of the row's iALS objective (squared errors of its positives plus
-    ``unobserved_weight`` times the squared score of every item) divided by ``degree``, the
-    part of the training objective that involves the row (training spreads a user's
-    catalogue term over its positives the same way). ``logits`` as in :func:`bce_loss`.
-    """
-    positive = logits[:, 0]
-    catalogue = positive.pow(2) + spread * logits[:, 1:].pow(2).mean(1)
-    return (positive - 1).pow(2) + unobserved_weight * catalogue
-
-
-LOSSES: dict[str, Callable[..., Tensor]] = {
+LOSSES: dict[str, Callable[[Tensor], Tensor]] = {
     "bce": bce_loss,
     "bpr": bpr_loss,
     "softmax": softmax_loss,
-    "ials": ials_loss,
 }
 """Fold-in losses by the name of the training loss: ``f(logits) -> loss per positive``, where
-``logits[:, 0]`` are the positives and ``logits[:, 1:]`` their negatives (``"ials"`` also takes
-the unobserved weight and each positive's spread: :func:`ials_loss`)."""
+``logits[:, 0]`` are the positives and ``logits[:, 1:]`` their negatives. ``loss="ials"``
+models are folded in exactly instead (:func:`solve_ials`)."""
 
 SOFTMAX_NEGATIVES = 64
 """Negatives per positive when folding in a model trained with ``loss="softmax"`` (at most its
@@ -442,7 +423,9 @@ def fold_in(
     loss : str, default "bce"
         The training loss (a key of :data:`LOSSES`).
     unobserved_weight : float, default 1.0
-        The model's ``unobserved_weight`` (``loss="ials"`` only).
+        The model's ``unobserved_weight`` (``loss="ials"`` only: such models are folded in by
+        :func:`solve_ials`, exactly: ``n_negatives``, ``n_steps``, ``learning_rate`` and
+        ``random_state`` do not apply, ``init`` only to rows without interactions).
     random_state : None, int or numpy.random.Generator, default None
         Seed of the negatives; the result is deterministic for a fixed seed.
 
@@ -462,9 +445,10 @@ def fold_in(
     """
     if side not in ("user", "item"):
         raise ValueError(f"side must be 'user' or 'item'; got {side!r}.")
-    if loss not in LOSSES:
+    if loss not in LOSSES and loss != "ials":
         raise ValueError(
-            f"fold-in supports models trained with loss in {sorted(LOSSES)}; got loss={loss!r}. "
+            f"fold-in supports models trained with loss in {sorted([*LOSSES, 'ials'])}; got "
+            f"loss={loss!r}. "
             "Refit with one of those losses to fold users in, or refit with the new "
             "interactions included."
         )
@@ -478,6 +462,15 @@ def fold_in(
             f"positives must have {expected} columns (one per {other_name} of the network); "
             f"got {n_other}."
         )
+    if loss == "ials":
+        return solve_ials(
+            parts,
+            csr,
+            side=side,
+            init=init,
+            weight_decay=float(weight_decay),
+            unobserved_weight=float(unobserved_weight),
+        )
     with torch.inference_mode(False):
         return _fold_in(
             parts,
@@ -489,7 +482,6 @@ def fold_in(
             n_steps=int(n_steps),
             learning_rate=float(learning_rate),
             step_loss=LOSSES[loss],
-            unobserved_weight=float(unobserved_weight) if loss == "ials" else None,
             random_state=random_state,
         )
 
@@ -504,8 +496,7 @@ def _fold_in(
     weight_decay: float,
     n_steps: int,
     learning_rate: float,
-    step_loss: Callable[..., Tensor],
-    unobserved_weight: float | None,
+    step_loss: Callable[[Tensor], Tensor],
     random_state: Any,
 ) -> Folded:
     n_rows, n_other = csr.shape
@@ -532,7 +523,6 @@ def _fold_in(
             n_steps=n_steps,
             learning_rate=learning_rate,
             step_loss=step_loss,
-            unobserved_weight=unobserved_weight,
             rng=rng,
         )
         with torch.no_grad():
@@ -555,8 +545,7 @@ def _optimise(
     weight_decay: float,
     n_steps: int,
     learning_rate: float,
-    step_loss: Callable[..., Tensor],
-    unobserved_weight: float | None,
+    step_loss: Callable[[Tensor], Tensor],
     rng: np.random.Generator,
 ) -> None:
     """Adam on ``params`` (and ``row_bias``) in place: the rows of one chunk.
@@ -571,9 +560,6 @@ def _optimise(
     rows = torch.from_numpy(np.repeat(rows_np, width))
     positives = torch.from_numpy(chunk.indices.astype(np.int64))[:, None]
     weights = torch.from_numpy(1.0 / degree[rows_np]).float()
-    if unobserved_weight is not None:  # the iALS loss: its catalogue term from the negatives
-        spread = torch.from_numpy((chunk.shape[1] - degree[rows_np]) / degree[rows_np]).float()
-        step_loss = partial(step_loss, unobserved_weight=unobserved_weight, spread=spread)
     sampler = NegativeSampler(chunk)
     per_block = max(1, min(n_steps, _DRAWS_PER_BLOCK // max(1, n_pos * n_negatives)))
     trainable = params + ([row_bias] if row_bias is not None else [])
@@ -602,6 +588,77 @@ def _optimise(
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
                 denom = (v / correction2).sqrt_().add_(eps)
                 p.addcdiv_(m, denom, value=-learning_rate / correction1)
+
+
+def solve_ials(
+    parts: NetworkParts,
+    positives: sp.spmatrix,
+    *,
+    side: str = "user",
+    init: str | Folded = INIT,
+    weight_decay: float = 0.0,
+    unobserved_weight: float = 1.0,
+) -> Folded:
+    """Fold-in of a ``loss="ials"`` model (MF, GMF): each row's exact minimiser, one ridge
+    solve per row, as ALS updates a row.
+
+    The objective of row ``r`` is the part of the training objective that involves it:
+    ``sum_{i in I_r} (s_ri - 1)**2 + unobserved_weight * sum_j s_rj**2 + weight_decay * |I_r| *
+    ||row_r||**2`` over its positives ``I_r`` and every index ``j`` of the other side (training
+    penalises a row once per positive). With ``s_rj = x_r . z_j + o_j`` (``z`` the other side's
+    rows times GMF's ``h``, ``o`` the offsets; an MF item's bias joins ``x`` with ``z_j``'s
+    entry 1, unpenalised), the minimiser solves ``(Z_I^T Z_I + unobserved_weight * Z^T Z +
+    weight_decay * |I_r| * D) x_r = Z_I^T (1 - o_I) - unobserved_weight * Z^T o``. Rows without
+    interactions keep ``init``; arguments as in :func:`fold_in`.
+
+    Raises
+    ------
+    ValueError
+        If the network is not a single dot-product tower (MF or GMF).
+    """
+    if len(parts.towers) != 1 or parts.towers[0].kind != "dot":
+        raise ValueError(
+            "solve_ials folds in MF or GMF networks (loss='ials'); got a network with towers "
+            f"{[t.kind for t in parts.towers]}."
+        )
+    csr = sp.csr_matrix(positives)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    n_rows, n_other = csr.shape
+    vectors, bias = _initial(parts, side, init, n_rows)
+    tower = parts.towers[0]
+    z = (tower.table("item" if side == "user" else "user") * tower.out).double()
+    offset = parts.bias.double().expand(n_other)
+    if side == "user" and parts.item_bias is not None:
+        offset = offset + parts.item_bias.double()
+    if bias is not None:  # an MF item's own bias is solved for with its vector
+        z = torch.cat([z, torch.ones(n_other, 1, dtype=z.dtype)], 1)
+    dim = z.shape[1]
+    penalty = torch.ones(dim, dtype=z.dtype)
+    if bias is not None:
+        penalty[-1] = 0.0
+    gram = unobserved_weight * (z.T @ z)
+    rhs_all = -unobserved_weight * (z.T @ offset)
+    degree = np.diff(csr.indptr).astype(np.int64)
+    active = np.flatnonzero(degree > 0)
+    for chunk in _chunks(active, degree, _MAX_POSITIVES):
+        part = csr[chunk]
+        cols = torch.from_numpy(part.indices.astype(np.int64))
+        owner = torch.from_numpy(np.repeat(np.arange(len(chunk)), np.diff(part.indptr)))
+        zi = z.index_select(0, cols)
+        a = torch.zeros(len(chunk), dim, dim, dtype=z.dtype)
+        a.index_add_(0, owner, zi[:, :, None] * zi[:, None, :])
+        b = torch.zeros(len(chunk), dim, dtype=z.dtype)
+        b.index_add_(0, owner, zi * (1.0 - offset.index_select(0, cols))[:, None])
+        ridge = weight_decay * torch.from_numpy(degree[chunk]).double()
+        # (a tiny jitter keeps a zero column of z, e.g. a GMF h entry at 0, solvable)
+        a = a + gram + torch.diag_embed(ridge[:, None] * penalty + 1e-10)
+        x = torch.linalg.solve(a, b + rhs_all)
+        index = torch.from_numpy(chunk)
+        vectors[0][index] = x[:, : vectors[0].shape[1]].to(vectors[0].dtype)
+        if bias is not None:
+            bias[index] = x[:, -1].to(bias.dtype)
+    return Folded(tuple(vectors), bias)
 
 
 # --------------------------------------------------------------------------------------------

@@ -102,17 +102,40 @@ def test_ials_batches_carry_each_users_share_of_the_catalogue():
     np.testing.assert_allclose(totals, 0.6, rtol=1e-6)
 
 
-def test_foldin_estimate_is_exact_when_the_negatives_are_every_unobserved_item():
-    torch.manual_seed(0)
-    n_other, degree = 9, 3
-    scores = torch.randn(n_other, dtype=torch.float64)
-    pos = [1, 4, 7]
-    unobs = [j for j in range(n_other) if j not in pos]
-    logits = torch.stack([torch.cat([scores[[p]], scores[unobs]]) for p in pos])
-    spread = torch.full((degree,), (n_other - degree) / degree, dtype=torch.float64)
-    got = foldin.ials_loss(logits, 0.7, spread).mean()
-    exact = ((scores[pos] - 1) ** 2).sum() + 0.7 * scores.pow(2).sum()
-    torch.testing.assert_close(got, exact / degree)
+@pytest.mark.parametrize("model,side", [("mf", "user"), ("mf", "item"), ("gmf", "user")])
+def test_solve_ials_is_the_minimiser_of_the_rows_objective(model, side):
+    import scipy.sparse as sp
+
+    net = network(model, gmf_output="learned")
+    parts = foldin.network_parts(net)
+    n_other = N_ITEMS if side == "user" else N_USERS
+    positives = sp.csr_matrix(
+        (np.ones(5), ([0, 0, 0, 2, 2], [1, 4, 6, 0, 3])), shape=(3, n_other)
+    )  # row 1 has no interactions: it keeps its start
+    wd, alpha = 0.05, 0.7
+    folded = foldin.solve_ials(
+        parts, positives, side=side, init="zeros", weight_decay=wd, unobserved_weight=alpha
+    )
+    tower = parts.towers[0]
+    z = (tower.table("item" if side == "user" else "user") * tower.out).double()
+    with_bias = folded.bias is not None
+    assert with_bias == (model == "mf" and side == "item")
+    for r, cols in [(0, [1, 4, 6]), (2, [0, 3])]:
+        x = folded.vectors[0][r].double().clone().requires_grad_(True)
+        own = folded.bias[r].double().clone().requires_grad_(True) if with_bias else None
+
+        def objective(x, own, cols=cols):
+            s = z @ x + parts.bias.double()
+            if side == "user" and parts.item_bias is not None:
+                s = s + parts.item_bias.double()
+            if own is not None:
+                s = s + own
+            return ((s[cols] - 1) ** 2).sum() + alpha * s.pow(2).sum() + wd * len(cols) * x @ x
+
+        grads = torch.autograd.grad(objective(x, own), [x] + ([own] if with_bias else []))
+        for g in grads:  # the gradient vanishes at the minimiser
+            assert float(g.abs().max()) < 1e-4, g
+    assert float(folded.vectors[0][1].abs().max()) == 0.0  # no interactions: the start
 
 
 def _planted_split():
