@@ -1,5 +1,5 @@
-"""``loss="ials"``: the Gramian sum against a naive loop, its batches, fold-in's estimate of it,
-learning on planted data, and the errors for what it cannot do."""
+"""``loss="ials"``: the Gramian sum against a naive loop, its batches, the fold-in's exact
+solve, learning on planted data, and the errors for what it cannot do."""
 
 from __future__ import annotations
 
