@@ -316,7 +316,8 @@ def als_quality_row(ctx: Context) -> Row:
 
     from implicit_ncf.splits import leave_one_out
 
-    name = "time to tuned-ALS val HR@10 (NeuralCF defaults)"
+    settings = "NeuralCF defaults" if not PARAMS else f"NeuralCF {json.dumps(PARAMS)}"
+    name = f"time to tuned-ALS val HR@10 ({settings})"
     try:
         from bench.peers import ImplicitALS
     except ImportError:  # pragma: no cover - bench.peers imports implicit lazily
