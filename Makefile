@@ -10,13 +10,13 @@ DOCS_STAMP := $(VENV)/.installed-docs
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# A bare torch requirement pulls a multi-GB CUDA wheel: install the CPU build first when
 	# torch is missing (users with a GPU install their own torch before implicit_ncf).
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -c .ci/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -36,7 +36,7 @@ bench-full: $(STAMP)
 
 # The docs extra (Sphinx, numpydoc, myst-parser, matplotlib), installed once beside dev.
 $(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -q -e ".[dev,docs]"
+	$(PY) -m pip install -q -c .ci/constraints.txt -e ".[dev,docs]"
 	touch $(DOCS_STAMP)
 
 # The docstring examples, run as doctests where they are written.
