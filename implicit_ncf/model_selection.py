@@ -100,6 +100,11 @@ def _check_estimator(estimator: Any) -> None:
 
 def _candidates_from_grid(param_grid: Any) -> list[dict[str, Any]]:
     grids = [param_grid] if isinstance(param_grid, Mapping) else param_grid
+    if isinstance(param_grid, pd.DataFrame):
+        raise TypeError(
+            "param_grid must be a dict of parameter name -> list of values; got a DataFrame. "
+            "The interactions come after it: grid_search(estimator, param_grid, interactions)."
+        )
     if isinstance(grids, str) or not isinstance(grids, Iterable):
         raise TypeError(
             "param_grid must be a dict of parameter name -> list of values (or a list of such "

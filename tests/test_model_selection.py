@@ -124,6 +124,11 @@ def test_random_search_is_seeded_and_draws_from_lists_and_distributions(planted)
             TypeError,
             "param_grid must be a dict",
         ),
+        (
+            lambda f: grid_search(PopularityRecommender(), f, {"min_rating": [None]}),
+            TypeError,
+            r"got a DataFrame\. The interactions come after it",
+        ),
         (lambda f: grid_search(object(), {"a": [1]}, f), TypeError, "estimator must be"),
         (
             lambda f: grid_search(
