@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         stopper = stop_after(args.batches)
         callbacks.append(stopper)
     PARAMS.update(args.params)
-    est = make_estimator(callbacks, pretrain=False, n_epochs=1)
+    est = make_estimator(callbacks, pretrain=False, n_epochs=1, loss="bce")  # examples/s of BCE
     est._prepare = _timed(timing, "prepare", est._prepare)  # type: ignore[method-assign]
     est._set_catalogue = _timed(timing, "catalogue", est._set_catalogue)  # type: ignore[method-assign]
     datasets: list[Any] = []

@@ -211,7 +211,10 @@ def train_row(ctx: Context, model: str, seed: int = 0) -> Row:
         if n < len(train):
             train = train.sample(n=n, random_state=seed)
     timer = _epoch_timer()
-    est = make_estimator([timer], model=model, pretrain=False, n_epochs=mode.train_epochs)
+    # loss="bce": the hand-written loop it is measured against trains the NCF paper's BCE
+    est = make_estimator(
+        [timer], model=model, pretrain=False, n_epochs=mode.train_epochs, loss="bce"
+    )
     timer.make_raw = lambda network, dataset: _raw_setup(est, network, dataset, seed)
     with quiet():
         est.fit(train)
@@ -276,7 +279,7 @@ def quality_row(ctx: Context, threshold: float = 0.70, max_epochs: int | None = 
                 trainer.should_stop = True
 
     clock = QualityClock()
-    est = make_estimator([clock], pretrain=False, n_epochs=max_epochs)
+    est = make_estimator([clock], pretrain=False, n_epochs=max_epochs, loss="bce")
     clock.t0 = time.perf_counter()
     with quiet():
         est.fit(split.train, validation=split.test)

@@ -599,34 +599,43 @@ def solve_ials(
     weight_decay: float = 0.0,
     unobserved_weight: float = 1.0,
 ) -> Folded:
-    """Fold-in of a ``loss="ials"`` model (MF, GMF): each row's exact minimiser, one ridge
-    solve per row, as ALS updates a row.
+    """Fold-in of a ``loss="ials"`` model: each row's exact minimiser over its dot-product
+    tower, one ridge solve per row, as ALS updates a row.
 
     The objective of row ``r`` is the part of the training objective that involves it:
     ``sum_{i in I_r} (s_ri - 1)**2 + unobserved_weight * sum_j s_rj**2 + weight_decay * |I_r| *
     ||row_r||**2`` over its positives ``I_r`` and every index ``j`` of the other side (training
-    penalises a row once per positive). With ``s_rj = x_r . z_j + o_j`` (``z`` the other side's
+    penalises a row once per positive). With ``s_rj = x_r . z_j + o_rj`` (``z`` the other side's
     rows times GMF's ``h``, ``o`` the offsets; an MF item's bias joins ``x`` with ``z_j``'s
     entry 1, unpenalised), the minimiser solves ``(Z_I^T Z_I + unobserved_weight * Z^T Z +
-    weight_decay * |I_r| * D) x_r = Z_I^T (1 - o_I) - unobserved_weight * Z^T o``. Rows without
-    interactions keep ``init``; arguments as in :func:`fold_in`.
+    weight_decay * |I_r| * D) x_r = Z_I^T (1 - o_rI) - unobserved_weight * Z^T o_r``. Rows
+    without interactions keep ``init``; arguments as in :func:`fold_in`.
+
+    For NeuMF the dot-product tower is its GMF tower, solved so; the MLP tower's rows keep
+    ``init`` (the mean row for a new user or item, a known one's current row for a warm
+    start) and their part of every logit joins the offsets ``o_rj``, so the GMF row is the
+    exact minimiser given them.
 
     Raises
     ------
     ValueError
-        If the network is not a single dot-product tower (MF or GMF).
+        If the network has no dot-product tower, or more than one.
     """
-    if len(parts.towers) != 1 or parts.towers[0].kind != "dot":
+    kinds = [t.kind for t in parts.towers]
+    if kinds.count("dot") != 1:
         raise ValueError(
-            "solve_ials folds in MF or GMF networks (loss='ials'); got a network with towers "
-            f"{[t.kind for t in parts.towers]}."
+            "solve_ials folds in networks with one dot-product tower (MF, GMF, NeuMF; "
+            f"loss='ials'); got a network with towers {kinds}. A model='mlp' network trained "
+            "with loss='ials' cannot be folded in: refit it with the new interactions, or "
+            "train model='neumf' (whose GMF tower is solved) or another loss."
         )
+    at = kinds.index("dot")
     csr = sp.csr_matrix(positives)
     csr.sum_duplicates()
     csr.sort_indices()
     n_rows, n_other = csr.shape
     vectors, bias = _initial(parts, side, init, n_rows)
-    tower = parts.towers[0]
+    tower = parts.towers[at]
     z = (tower.table("item" if side == "user" else "user") * tower.out).double()
     offset = parts.bias.double().expand(n_other)
     if side == "user" and parts.item_bias is not None:
@@ -639,26 +648,58 @@ def solve_ials(
         penalty[-1] = 0.0
     gram = unobserved_weight * (z.T @ z)
     rhs_all = -unobserved_weight * (z.T @ offset)
+    other = _other_side(parts, side) if len(kinds) > 1 else None
     degree = np.diff(csr.indptr).astype(np.int64)
     active = np.flatnonzero(degree > 0)
     for chunk in _chunks(active, degree, _MAX_POSITIVES):
         part = csr[chunk]
         cols = torch.from_numpy(part.indices.astype(np.int64))
         owner = torch.from_numpy(np.repeat(np.arange(len(chunk)), np.diff(part.indptr)))
+        index = torch.from_numpy(chunk)
         zi = z.index_select(0, cols)
         a = torch.zeros(len(chunk), dim, dim, dtype=z.dtype)
         a.index_add_(0, owner, zi[:, :, None] * zi[:, None, :])
+        if other is None:
+            rhs = rhs_all
+            target = 1.0 - offset.index_select(0, cols)
+        else:  # the other towers' part of each row's logits, from the rows' starting vectors
+            rest = _other_towers(parts, side, [v[index] for v in vectors], other, at).double()
+            rest = rest + offset
+            rhs = -unobserved_weight * (rest @ z)
+            target = 1.0 - rest[owner, cols]
         b = torch.zeros(len(chunk), dim, dtype=z.dtype)
-        b.index_add_(0, owner, zi * (1.0 - offset.index_select(0, cols))[:, None])
+        b.index_add_(0, owner, zi * target[:, None])
         ridge = weight_decay * torch.from_numpy(degree[chunk]).double()
         # (a tiny jitter keeps a zero column of z, e.g. a GMF h entry at 0, solvable)
         a = a + gram + torch.diag_embed(ridge[:, None] * penalty + 1e-10)
-        x = torch.linalg.solve(a, b + rhs_all)
-        index = torch.from_numpy(chunk)
-        vectors[0][index] = x[:, : vectors[0].shape[1]].to(vectors[0].dtype)
+        x = torch.linalg.solve(a, b + rhs)
+        vectors[at][index] = x[:, : vectors[at].shape[1]].to(vectors[at].dtype)
         if bias is not None:
             bias[index] = x[:, -1].to(bias.dtype)
     return Folded(tuple(vectors), bias)
+
+
+def _other_towers(
+    parts: NetworkParts, side: str, vectors: list[Tensor], other: _Other, skip: int
+) -> Tensor:
+    """The logits' part from every tower but ``skip``, for rows given by their ``vectors``
+    against every index of the other side: shape ``(n_rows, n_other)`` (no bias)."""
+    n_rows, n_other = vectors[0].shape[0], int(other.terms[0].shape[0])
+    out = torch.zeros(n_rows, n_other)
+    for k, (t, x, term) in enumerate(zip(parts.towers, vectors, other.terms, strict=True)):
+        if k == skip:
+            continue
+        if t.kind == "linear":
+            out += (x @ t.weight(side))[:, None] + term[None, :]
+        elif t.kind == "mlp":
+            own = x @ t.weight(side).T
+            width = max([term.shape[1], *(w.shape[0] for w, _ in t.rest)])
+            block = max(1, _SCORE_BLOCK_ELEMENTS // max(1, n_other * width))
+            for s in range(0, n_rows, block):
+                out[s : s + block] += _mlp_rest(t, own[s : s + block, None, :] + term[None])
+        else:
+            out += x @ term.T
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -63,13 +63,13 @@ def check_params(est: Any) -> None:
             f"at ones) or 'learned' (the NCF paper's); got {est.gmf_output!r}."
         )
 
-    if not isinstance(est.loss, str) or est.loss not in LOSSES:
+    if not isinstance(est.loss, str) or est.loss not in ("auto", *LOSSES):
         raise ValueError(
-            f"loss must be one of {list(LOSSES)}: 'bce' (the NCF paper's), 'bpr' or "
-            f"'softmax' (ranking losses), 'ials' (the implicit-ALS objective over the whole "
-            f"catalogue; model='mf' or 'gmf'); got {est.loss!r}."
+            f"loss must be one of {['auto', *LOSSES]}: 'auto' ('ials' for MF, GMF and NeuMF, "
+            f"'bce' for the MLP), 'bce' (the NCF paper's), 'bpr' or 'softmax' (ranking "
+            f"losses), 'ials' (the implicit-ALS objective over the whole catalogue); got "
+            f"{est.loss!r}."
         )
-    _check_bilinear(est, est.model, "loss")
     for name in (
         "n_factors",
         "n_negatives",
@@ -185,23 +185,3 @@ def _check_tower_params(est: Any) -> None:
             type(est)(**stage)._check_params()
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"tower_params[{name!r}]: {exc}") from None
-
-
-def _check_bilinear(est: Any, model: str, where: str) -> None:
-    """``loss="ials"`` needs bilinear logits: MF or GMF, or NeuMF's GMF tower only."""
-    from .losses import BILINEAR_LOSSES
-
-    if est.loss not in BILINEAR_LOSSES or model in ("mf", "gmf"):
-        return
-    if model == "neumf" and est.pretrain:
-        fix = (
-            "For NeuMF, train its GMF tower with it: loss='bce' (or 'bpr', 'softmax') and "
-            f"tower_params={{'gmf': {{'loss': {est.loss!r}}}}}."
-        )
-    else:
-        fix = "Use model='mf' or model='gmf', or another loss ('bce', 'bpr', 'softmax')."
-    raise ValueError(
-        f"{where}={est.loss!r} needs a network whose logits are a dot product (model='mf' or "
-        f"'gmf'): it sums over the whole catalogue through the item Gramian; got "
-        f"model={model!r}. {fix}"
-    )

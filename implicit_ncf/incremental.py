@@ -81,7 +81,7 @@ def refresh(
         weight_decay=float(est.weight_decay),
         step_batch_size=int(est.batch_size),
         optimizer="lazy_adam",
-        loss=str(est.loss),
+        loss=est._final_loss(),
     )
     optimizers = module.configure_optimizers()
     optimizers = optimizers if isinstance(optimizers, list) else [optimizers]

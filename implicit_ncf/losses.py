@@ -23,7 +23,9 @@ index space, and returns the mean loss over the step's positives (or examples, f
     ``x_u^T (Y^T Y) x_u + 2 x_u . (Y^T c) + c . c``: one ``(f, f)`` Gramian per step, so a step
     costs ``O(n_items * f**2)`` whatever the batch size. Each positive carries ``1 / n_u`` of its
     user's catalogue term (``n_u``: the user's positives), so an epoch weighs every user's
-    unobserved items once.
+    unobserved items once. NeuMF gets its GMF tower's part of the sum exactly and the rest
+    (what the MLP tower adds to the squared logits) estimated from items sampled uniformly per
+    positive; the MLP, which has no bilinear part, gets the whole sum estimated that way.
 
 References
 ----------
@@ -45,7 +47,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["BILINEAR_LOSSES", "LOSSES", "bce_loss", "bpr_loss", "ials_loss", "softmax_loss"]
+__all__ = ["LOSSES", "bce_loss", "bpr_loss", "ials_loss", "softmax_loss"]
 
 
 def _weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
@@ -121,24 +123,50 @@ def ials_loss(
     items: Tensor,
     unobserved: Tensor,
     weights: Tensor | None = None,
+    n_sampled: int = 8,
 ) -> Tensor:
     """Mean over positives of ``(s(u, i) - 1) ** 2 + unobserved * sum_j s(u, j) ** 2``.
 
     ``unobserved`` (one per positive) is the weight of the user's catalogue term carried by
     that positive: ``alpha0 / n_u`` in training, so that the positives of a user carry its
-    catalogue once per epoch. The sum over every item ``j`` (the positives included, as in
-    iALS) comes from the network's ``factors(users)``, ``(x, y, c)`` with ``score_all(users)
-    == x @ y.T + c``, through the Gramian ``y.T @ y``. ``weights`` (one per positive) weigh the
-    positives' squared errors: iALS's confidence.
+    catalogue once per epoch. ``weights`` (one per positive) weigh the positives' squared
+    errors: iALS's confidence.
+
+    The sum over every item ``j`` (the positives included, as in iALS):
+
+    - a network with ``factors(users)`` (MF, GMF: ``(x, y, c)`` with ``score_all(users) ==
+      x @ y.T + c``) gives it exactly, through the Gramian ``y.T @ y``;
+    - a network with ``bilinear_part(users)`` (NeuMF: its GMF tower, ``s = x . y_j + c_j +
+      r(u, j)``) gives the bilinear part's ``sum_j (x . y_j + c_j) ** 2`` exactly, and the
+      rest, ``sum_j (s(u, j) ** 2 - (x . y_j + c_j) ** 2)``, is estimated from ``n_sampled``
+      items drawn uniformly from the catalogue per positive (``n_items / n_sampled`` times
+      their sum: unbiased);
+    - any other network (MLP) gets the whole sum estimated that way.
     """
     positive = network(users, items)
-    x, y, c = network.factors(users)
-    gram = y.T @ y
-    catalogue = (x @ gram * x).sum(1) + 2 * (x @ (y.T @ c)) + c.dot(c)
     observed = (positive - 1).pow(2)
     if weights is not None:
         observed = observed * weights
+    if hasattr(network, "factors"):
+        catalogue = _bilinear_catalogue(*network.factors(users))
+        return (observed + unobserved * catalogue).mean()
+    n_items = int(network.n_items)
+    sampled = torch.randint(0, n_items, (len(users), n_sampled), device=users.device)
+    scores = network(users.repeat_interleave(n_sampled), sampled.reshape(-1)).view(-1, n_sampled)
+    if hasattr(network, "bilinear_part"):
+        x, y, c = network.bilinear_part(users)
+        exact = _bilinear_catalogue(x, y, c)
+        part = torch.einsum("bf,bkf->bk", x, y[sampled]) + c[sampled]
+        rest = scores.pow(2) - part.pow(2)
+    else:
+        exact, rest = torch.zeros_like(observed), scores.pow(2)
+    catalogue = exact + rest.sum(1) * (n_items / n_sampled)
     return (observed + unobserved * catalogue).mean()
+
+
+def _bilinear_catalogue(x: Tensor, y: Tensor, c: Tensor) -> Tensor:
+    """``sum_j (x_b . y_j + c_j) ** 2`` for every row ``b`` of ``x``, through ``y.T @ y``."""
+    return (x @ (y.T @ y) * x).sum(1) + 2 * (x @ (y.T @ c)) + c.dot(c)
 
 
 LOSSES: dict[str, Callable[..., Tensor]] = {
@@ -147,6 +175,3 @@ LOSSES: dict[str, Callable[..., Tensor]] = {
     "softmax": softmax_loss,
     "ials": ials_loss,
 }
-
-BILINEAR_LOSSES = frozenset({"ials"})
-"""Losses that need bilinear logits (a network with ``factors``: ``model="mf"`` or ``"gmf"``)."""

@@ -360,6 +360,14 @@ class NeuMF(nn.Module):
             gmf[s : s + step] += self.mlp.features_all(users[s : s + step], items) @ w_mlp
         return gmf
 
+    def bilinear_part(self, users: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x, y, c)``: the GMF tower's part of the logits, ``x @ y.T + c``, with NeuMF's
+        output weights of the GMF features folded into the user rows and its output bias as
+        every item's offset; the logits are that plus the MLP tower's part (``loss="ials"``
+        sums the first over the catalogue exactly, :func:`implicit_ncf.losses.ials_loss`)."""
+        x = self.gmf.user_embedding(users) * self.output.weight[0, : self.gmf.n_factors]
+        return x, self.gmf.item_embedding.weight, self.output.bias.expand(self.n_items)
+
     def score_candidates(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits of every (user, item) in ``users x items`` (see :meth:`MF.score_candidates`)."""
         f = self.gmf.n_factors
@@ -372,14 +380,26 @@ class NeuMF(nn.Module):
         return gmf + self.mlp.features_all(users, items) @ w_mlp
 
     @torch.no_grad()
-    def load_pretrained(self, gmf: GMF, mlp: MLP, alpha: float = 0.5) -> None:
+    def load_pretrained(
+        self, gmf: GMF, mlp: MLP, alpha: float = 0.5, *, residual: bool = False
+    ) -> None:
         """Initialise from trained GMF and MLP towers, as in the NCF paper (Section 3.4.1).
 
         Embeddings and hidden layers are copied; the output layer is the concatenation of the two
-        towers' output weights weighted by ``alpha`` and ``1 - alpha``.
+        towers' output weights weighted by ``alpha`` and ``1 - alpha``. ``residual=True``
+        starts NeuMF as the GMF tower instead: its output weights and bias as they are, the MLP
+        tower's output weights at zero, so that fine-tuning learns what the MLP tower adds to
+        the GMF tower's logits (``loss="ials"``: a squared loss on the logits, which a blend
+        of two fitted towers would overshoot or undershoot; ``alpha`` is then ignored).
         """
         self.gmf.load_state_dict(gmf.state_dict())
         self.mlp.load_state_dict(mlp.state_dict())
+        if residual:
+            self.output.weight.copy_(
+                torch.cat([gmf.output.weight, torch.zeros_like(mlp.output.weight)], dim=1)
+            )
+            self.output.bias.copy_(gmf.output.bias)
+            return
         self.output.weight.copy_(
             torch.cat([alpha * gmf.output.weight, (1 - alpha) * mlp.output.weight], dim=1)
         )

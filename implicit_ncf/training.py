@@ -111,7 +111,11 @@ class NCFModule(pl.LightningModule):
         the ``(users, items, negatives)`` batches of ``_PositiveBatches``, whose shared
         negatives (``"softmax"``) come one row per optimizer step; ``"ials"`` on its
         ``(users, items, unobserved)`` batches (each positive's weight of its user's catalogue
-        term), with a network that has ``factors`` (MF, GMF).
+        term): exact through ``factors`` (MF, GMF), partly estimated from sampled items for
+        NeuMF and the MLP (:func:`implicit_ncf.losses.ials_loss`).
+    n_negatives : int, default 8
+        ``"ials"`` with a network without ``factors`` (NeuMF, MLP) only: the items drawn
+        uniformly per positive to estimate the part of the catalogue sum that has no Gramian.
 
     Notes
     -----
@@ -141,6 +145,7 @@ class NCFModule(pl.LightningModule):
         optimizer: str = "adam",
         loss: str = "bce",
         weighted: bool = False,
+        n_negatives: int = 8,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -172,6 +177,7 @@ class NCFModule(pl.LightningModule):
         self.loss = loss
         self.loss_fn = LOSSES[loss]
         self.weighted = weighted
+        self.n_negatives = n_negatives
         self._loss_sum: Tensor | None = None
         self._loss_count = 0
         self._direct: Any = None  # the step-progress tracker when direct steps apply (per fit)
@@ -188,7 +194,10 @@ class NCFModule(pl.LightningModule):
         ``weights`` the positives' loss weights (weighted ``"bce"``: the labels themselves)."""
         if self.weighted and self.loss == "bce":
             weights = extra
-        loss = self.loss_fn(self.network, users, items, extra, weights)
+        if self.loss == "ials":  # n_negatives: the sampled items of a non-bilinear network
+            loss = self.loss_fn(self.network, users, items, extra, weights, self.n_negatives)
+        else:
+            loss = self.loss_fn(self.network, users, items, extra, weights)
         if self.weight_decay > 0:
             penalty = sum(e.pow(2).sum() for e in self.network.embeddings(users, items))
             loss = loss + self.weight_decay * penalty / len(users)

@@ -511,7 +511,7 @@ def test_lazy_adam_fit(data, model):
     """lazy_adam trains deterministically, through direct steps or Lightning's path alike (two
     optimizer steps per step in ``global_step``), and leaves plain dense embeddings behind."""
     plain, hooked = _StepProbe(), _BackwardCounter()
-    params = {**FAST, "model": model, "optimizer": "lazy_adam", "random_state": 5}
+    params = {**FAST, "model": model, "optimizer": "lazy_adam", "loss": "bce", "random_state": 5}
     a = NeuralCF(trainer_kwargs={"callbacks": [plain]}, **params).fit(data)
     b = NeuralCF(trainer_kwargs={"callbacks": [hooked]}, **params).fit(data)
     assert all(plain.direct) and not any(hooked.direct)
@@ -533,6 +533,7 @@ def test_lazy_adam_learns_planted_structure():
     est = NeuralCF(
         model="gmf",
         optimizer="lazy_adam",
+        loss="bce",
         n_epochs=15,
         batch_size=512,
         learning_rate=5e-3,

@@ -138,6 +138,33 @@ def test_solve_ials_is_the_minimiser_of_the_rows_objective(model, side):
     assert float(folded.vectors[0][1].abs().max()) == 0.0  # no interactions: the start
 
 
+def test_solve_ials_of_neumf_minimises_over_the_gmf_row_given_the_mlp_row():
+    import scipy.sparse as sp
+
+    net = network("neumf")
+    parts = foldin.network_parts(net)
+    positives = sp.csr_matrix((np.ones(4), ([0, 0, 1, 1], [1, 4, 0, 3])), shape=(2, N_ITEMS))
+    wd, alpha = 0.05, 0.7
+    mean = foldin.start_rows(net, "user", N_USERS, "mean")
+    start = foldin.Folded(tuple(v.expand(2, -1).clone() for v in mean.vectors), None)
+    folded = foldin.solve_ials(
+        parts, positives, init=start, weight_decay=wd, unobserved_weight=alpha
+    )
+    torch.testing.assert_close(folded.vectors[1], start.vectors[1])  # the MLP rows kept
+    assert not torch.allclose(folded.vectors[0], start.vectors[0])
+    gmf = parts.towers[0]
+    z = (gmf.items * gmf.out).double()
+    every = foldin.score_users(parts, folded.vectors).double()  # both towers' logits
+    for r, cols in [(0, [1, 4]), (1, [0, 3])]:
+        solved = folded.vectors[0][r].double()
+        rest = every[r] - z @ solved  # the MLP tower's part and the bias
+        x = solved.clone().requires_grad_(True)
+        s = z @ x + rest
+        objective = ((s[cols] - 1) ** 2).sum() + alpha * s.pow(2).sum() + wd * len(cols) * x @ x
+        (grad,) = torch.autograd.grad(objective, [x])
+        assert float(grad.abs().max()) < 1e-4, grad
+
+
 def _planted_split():
     return leave_one_out(planted_interactions(n_users=80, n_items=64, per_user=10, seed=1))
 
@@ -161,7 +188,7 @@ def _fit_ials(model: str, data: pd.DataFrame, **kw) -> NeuralCF:
         return NeuralCF(**params).fit(data)
 
 
-@pytest.mark.parametrize("model", ["mf", "gmf"])
+@pytest.mark.parametrize("model", ["mf", "gmf", "neumf"])
 def test_ials_learns_planted_structure_under_full_ranking(model):
     split = _planted_split()
     est = _fit_ials(model, split.train)
@@ -173,7 +200,7 @@ def test_ials_learns_planted_structure_under_full_ranking(model):
     assert hr > 0.8, hr
 
 
-def test_ials_tower_of_neumf_and_stage_errors():
+def test_ials_tower_of_neumf():
     data = planted_interactions(n_users=20, n_items=16, per_user=4, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -186,19 +213,73 @@ def test_ials_tower_of_neumf_and_stage_errors():
             accelerator="cpu",
         ).fit(data)
     assert [row["stage"] for row in est.history_] == ["gmf", "mlp", "neumf"]
-    with pytest.raises(ValueError, match=r"tower_params\['mlp'\]: loss='ials' needs a network"):
-        NeuralCF(tower_params={"mlp": {"loss": "ials"}}).fit(data)
+
+
+def test_bilinear_part_of_neumf_is_its_gmf_tower():
+    net = network("neumf")
+    users = torch.tensor([0, 2, 6])
+    x, y, c = net.bilinear_part(users)
+    net.output.weight.data[0, net.gmf.n_factors :] = 0.0  # the MLP tower's part silenced
+    torch.testing.assert_close(x @ y.T + c, net.score_all(users), rtol=1e-5, atol=1e-5)
+
+
+def _naive_ials(net, users, items, unobserved):
+    terms = []
+    with torch.no_grad():
+        for u, i, a in zip(users.tolist(), items.tolist(), unobserved, strict=True):
+            every = net(torch.full((N_ITEMS,), u), torch.arange(N_ITEMS)).double()
+            terms.append(float((every[i] - 1) ** 2 + a * every.pow(2).sum()))
+    return np.mean(terms)
+
+
+@pytest.mark.parametrize("model", ["neumf", "mlp"])
+def test_ials_loss_of_networks_without_factors_is_unbiased(model):
+    # NeuMF: its GMF part summed exactly, the MLP's part estimated from sampled items; MLP:
+    # the whole catalogue sum estimated. The mean over many draws is the exact loss.
+    net = network(model)
+    users, items = torch.tensor([0, 3, 3, 6]), torch.tensor([2, 5, 9, 0])
+    unobserved = torch.tensor([0.5, 0.25, 0.25, 2.0])
+    exact = _naive_ials(net, users, items, unobserved)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        draws = [float(ials_loss(net, users, items, unobserved, n_sampled=4)) for _ in range(4000)]
+    assert np.mean(draws) == pytest.approx(exact, rel=0.01)
+    assert np.std(draws) > 0  # sampled: a single draw is an estimate
+
+
+def test_ials_loss_of_neumf_is_exact_without_the_mlp_part():
+    # the residual start of the iALS fine-tuning: the sampled part vanishes
+    net = network("neumf")
+    net.output.weight.data[0, net.gmf.n_factors :] = 0.0
+    users, items = torch.tensor([0, 3, 6]), torch.tensor([2, 9, 0])
+    unobserved = torch.tensor([0.5, 0.25, 2.0])
+    got = float(ials_loss(net, users, items, unobserved, n_sampled=2).detach())
+    assert got == pytest.approx(_naive_ials(net, users, items, unobserved), rel=1e-5)
+
+
+def test_neumf_ials_fine_tuning_starts_from_the_gmf_tower():
+    from implicit_ncf.networks import MLP, NeuMF
+
+    torch.manual_seed(0)
+    gmf, mlp = GMF(N_USERS, N_ITEMS, 4), MLP(N_USERS, N_ITEMS, (6, 4))
+    for p in [*gmf.parameters(), *mlp.parameters()]:
+        torch.nn.init.normal_(p, std=0.5)
+    net = NeuMF(N_USERS, N_ITEMS, 4, (6, 4))
+    net.load_pretrained(gmf, mlp, residual=True)
+    users = torch.arange(N_USERS)
+    torch.testing.assert_close(net.score_all(users), gmf.score_all(users))
+    net.load_pretrained(gmf, mlp)  # the NCF paper's blend
+    blend = 0.5 * gmf.score_all(users) + 0.5 * mlp.score_all(users)
+    torch.testing.assert_close(net.score_all(users), blend, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
     "params,message",
     [
-        ({"model": "neumf", "loss": "ials"}, r"tower_params=\{'gmf': \{'loss': 'ials'\}\}"),
-        ({"model": "neumf", "loss": "ials", "pretrain": False}, "Use model='mf' or model='gmf'"),
-        ({"model": "mlp", "loss": "ials"}, "got model='mlp'"),
         ({"model": "mf", "loss": "ials", "unobserved_weight": 0}, "unobserved_weight has an"),
         ({"model": "mf", "loss": "ials", "unobserved_weight": -1.0}, "unobserved_weight has an"),
         ({"model": "mf", "loss": "ials", "optimizer": "lazy_adam"}, "optimizer='adam' or 'auto'"),
+        ({"model": "neumf", "loss": "ials", "optimizer": "lazy_adam"}, "optimizer='adam' or"),
     ],
 )
 def test_ials_errors_name_the_parameter_and_the_fix(params, message):
@@ -207,10 +288,11 @@ def test_ials_errors_name_the_parameter_and_the_fix(params, message):
         NeuralCF(n_epochs=1, accelerator="cpu", **params).fit(data)
 
 
-def test_ials_fold_in_tracks_a_refit_and_partial_fit():
+@pytest.mark.parametrize("model", ["mf", "neumf"])
+def test_ials_fold_in_tracks_a_refit_and_partial_fit(model):
     split = _planted_split()
     train = split.train
-    est = _fit_ials("mf", train)
+    est = _fit_ials(model, train)
     user = train["user"].iloc[0]
     history = train[train["user"] == user]
     new_user, other_user = "someone new", "another"
@@ -228,6 +310,17 @@ def test_ials_fold_in_tracks_a_refit_and_partial_fit():
     assert np.corrcoef(refit, again.loc[refit.index])[0, 1] > 0.95
     est.partial_fit(clicks)
     assert new_user in set(est.user_encoder_.classes_.tolist())
+    assert len(set(known) & set(est.recommend(new_user, k=10)["item"].tolist())) >= 7
     with pytest.raises(ValueError, match="partial_fit_epochs=0"):
         est.set_params(partial_fit_epochs=1).partial_fit(clicks.assign(user=other_user))
     assert other_user not in set(est.user_encoder_.classes_.tolist())  # nothing changed
+
+
+def test_mlp_trained_with_ials_fits_and_its_fold_in_names_the_fix():
+    split = _planted_split()
+    est = _fit_ials("mlp", split.train, n_epochs=2, hidden_layers=(8, 4))
+    user = split.train["user"].iloc[0]
+    assert len(est.recommend(user, k=5)) == 5
+    clicks = split.train[split.train["user"] == user].assign(user="someone new")
+    with pytest.raises(ValueError, match="model='mlp' network trained with loss='ials'"):
+        est.recommend("someone new", k=5, interactions=clicks)

@@ -183,7 +183,7 @@ def test_full_softmax_on_a_small_catalogue_learns_too():
 
 
 def test_bad_loss_names_the_choices():
-    choices = r"loss must be one of \['bce', 'bpr', 'softmax', 'ials'\]"
+    choices = r"loss must be one of \['auto', 'bce', 'bpr', 'softmax', 'ials'\]"
     with pytest.raises(ValueError, match=choices):
         NeuralCF(loss="hinge").fit(planted_interactions(n_users=4, n_items=8, per_user=2))
     with pytest.raises(ValueError, match="n_sampled must be a positive integer"):

@@ -110,9 +110,13 @@ def test_auto_keeps_adam_on_small_tables(data):
 
 def test_auto_takes_lazy_adam_above_the_limit(data, monkeypatch, tmp_path):
     monkeypatch.setitem(optim.AUTO_DENSE_LIMIT, "cpu", 10)
-    est = NeuralCF(random_state=0, accelerator="cpu", **FAST).fit(data)
+    # loss="bce" (sampled negatives): the default "auto" is the iALS loss here, whose item
+    # Gramian gives every item row a gradient, so it keeps Adam (tests/test_ials.py)
+    est = NeuralCF(random_state=0, accelerator="cpu", loss="bce", **FAST).fit(data)
     assert est.optimizer_ == "lazy_adam"
-    lazy = NeuralCF(random_state=0, accelerator="cpu", optimizer="lazy_adam", **FAST).fit(data)
+    lazy = NeuralCF(
+        random_state=0, accelerator="cpu", optimizer="lazy_adam", loss="bce", **FAST
+    ).fit(data)
     for key, value in est.network_.state_dict().items():
         assert torch.equal(value, lazy.network_.state_dict()[key]), key
     est.save(tmp_path / "m.pt")
@@ -121,9 +125,15 @@ def test_auto_takes_lazy_adam_above_the_limit(data, monkeypatch, tmp_path):
     full = NeuralCF(random_state=0, accelerator="cpu", loss="softmax", **FAST).fit(data)
     assert full.optimizer_ == "adam"
     clipped = NeuralCF(
-        random_state=0, accelerator="cpu", trainer_kwargs={"gradient_clip_val": 1.0}, **FAST
+        random_state=0,
+        accelerator="cpu",
+        loss="bce",
+        trainer_kwargs={"gradient_clip_val": 1.0},
+        **FAST,
     ).fit(data)
     assert clipped.optimizer_ == "adam"
+    default = NeuralCF(random_state=0, accelerator="cpu", **FAST).fit(data)  # the iALS loss
+    assert default.optimizer_ == "adam"
     sampled = NeuralCF(random_state=0, accelerator="cpu", loss="softmax", n_sampled=8, **FAST).fit(
         data
     )

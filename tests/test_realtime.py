@@ -526,7 +526,10 @@ def test_fold_in_and_similarity_import_no_lightning() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_partial_fit_refresh_trains_items_and_layers(neumf: NeuralCF, held) -> None:
+def test_partial_fit_refresh_trains_items_and_layers(held) -> None:
+    # the refresh replays sampled-negative fine-tuning: a BCE model (the default's iALS
+    # fine-tuning refuses partial_fit_epochs > 0, tests/test_ials.py)
+    neumf = NeuralCF(model="neumf", loss="bce", **SMALL).fit(held["train"])
     plain = copy.deepcopy(neumf).partial_fit(held["history"])
     est = copy.deepcopy(neumf).set_params(partial_fit_epochs=2)
     again = copy.deepcopy(neumf).set_params(partial_fit_epochs=2)
