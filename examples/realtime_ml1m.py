@@ -223,7 +223,8 @@ def fold_in_top(
         init=init,
         n_negatives=est.n_negatives,
         weight_decay=est.weight_decay,
-        loss=est.loss,
+        loss=est._final_loss(),  # "auto" resolved: the fitted network's loss
+        unobserved_weight=est.unobserved_weight,
         n_steps=n_steps,
         learning_rate=learning_rate,
         random_state=SEED,
@@ -558,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", default="tune,quality,stream,latency,similar")
     parser.add_argument("--model", default="neumf", help="NeuralCF model (default settings)")
-    parser.add_argument("--loss", default="bce", help="NeuralCF loss (e.g. ials with --model mf)")
+    parser.add_argument("--loss", default="auto", help="NeuralCF loss (default: the library's)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache", type=Path, default=None, help="folder of fitted models")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")

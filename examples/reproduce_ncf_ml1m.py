@@ -6,7 +6,8 @@ Three modes:
     Fit every model with the library's default hyperparameters (``random_state=0``) on the
     canonical training pairs of ``../shared/data/ncf-ml-1m`` and score each user's test item among
     exactly the paper's 99 negatives. Popularity is printed beside it. ``--models`` also takes
-    ``mf-ials`` (``model="mf", loss="ials"``).
+    ``mf-ials`` (``model="mf", loss="ials"``, today's default MF), ``mf-bce`` and ``neumf-bce``
+    (``loss="bce"``: the defaults before ``loss="auto"``).
 
 ``python examples/reproduce_ncf_ml1m.py --tune``
     The model-selection runs behind the defaults: every configuration is trained on the canonical
@@ -47,7 +48,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 # re-run of the paper's settings (32 factors, 20 epochs, batch 256), as its README reports.
 PAPER = {"neumf": (0.730, 0.447), "gmf": (0.708, 0.429), "mlp": (0.691, 0.416)}
 # Names --models accepts besides the four networks (each at the library's other defaults).
-RECIPES: dict[str, dict[str, Any]] = {"mf-ials": {"model": "mf", "loss": "ials"}}
+RECIPES: dict[str, dict[str, Any]] = {
+    "mf-ials": {"model": "mf", "loss": "ials"},
+    "mf-bce": {"model": "mf", "loss": "bce"},
+    "neumf-bce": {"model": "neumf", "loss": "bce"},
+}
 
 
 def carve_validation(train: pd.DataFrame, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:

@@ -890,8 +890,9 @@ class NeuralCF(_BaseRecommender):
         if epochs and self._final_loss() == "ials":
             raise ValueError(
                 f"partial_fit_epochs={epochs} is not supported for a model trained with "
-                "loss='ials' (the replayed fine-tuning samples negatives; the iALS loss sums "
-                "over the catalogue). Pass partial_fit_epochs=0: the fold-in alone."
+                f"the iALS loss (loss={self.loss!r}; the replayed fine-tuning samples "
+                "negatives, the iALS loss sums over the catalogue). Pass "
+                "partial_fit_epochs=0 (the fold-in alone), or fit with loss='bce' to refresh."
             )
         grown = self._grow_catalogue(self._prepare(interactions))
         network = foldin.update_network(

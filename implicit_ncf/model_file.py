@@ -133,6 +133,8 @@ def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
         params = {k: v for k, v in payload["params"].items() if k in valid}
         # files written before gmf_output existed trained GMF's output vector
         params.setdefault("gmf_output", "learned")
+        # and before loss existed, the NCF paper's BCE (the default until loss="auto")
+        params.setdefault("loss", "bce")
         if isinstance(params.get("hidden_layers"), list):  # saved as a list, passed as a tuple
             params["hidden_layers"] = tuple(params["hidden_layers"])
         est = cls(**params)

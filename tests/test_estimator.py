@@ -564,3 +564,16 @@ def test_model_file_without_gmf_output_loads_as_learned(data, tmp_path):
     torch.save(payload, path)
     loaded = NeuralCF.load(path)
     assert loaded.gmf_output == "learned" and loaded.network_.output.weight.requires_grad
+
+
+def test_model_file_without_loss_loads_as_bce(data, tmp_path):
+    """Files written before loss existed were trained with BCE (the default until "auto"), and
+    a saved "auto" stays "auto"."""
+    path = tmp_path / "model.pt"
+    NeuralCF(model="mf", loss="bce", random_state=0, **FAST).fit(data).save(path)
+    payload = torch.load(path, weights_only=True)
+    del payload["params"]["loss"]
+    torch.save(payload, path)
+    assert NeuralCF.load(path).loss == "bce"
+    NeuralCF(model="mf", random_state=0, **FAST).fit(data).save(path)
+    assert NeuralCF.load(path).loss == "auto"
