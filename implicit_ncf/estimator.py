@@ -71,21 +71,22 @@ class NeuralCF(_BaseRecommender):
         learns). On validation data carved from four datasets (ML-1M, ml-100k, ml-latest-small, a
         sparse long-tail set) that NeuMF raised full-ranking HR@10 over the previous default
         (``"bce"`` everywhere) on all four, by +0.002 to +0.021, and was above MF with ``"ials"`` on
-        all four (``docs/results.md`` section 2). Otherwise the training loss
-        (:mod:`implicit_ncf.losses`): binary cross-entropy over positives and ``n_negatives``
-        sampled unobserved items each (the NCF paper's); BPR, the pairwise ``-log sigmoid(s(u, i) -
-        s(u, j))`` against ``n_negatives`` sampled unobserved items per positive; softmax, the
-        cross-entropy of each positive against the whole catalogue when it has at most ``n_sampled``
-        items, else against ``n_sampled`` items drawn uniformly from the catalogue and shared by the
-        step's positives; or ``"ials"``, the implicit-ALS objective by gradient steps: squared error
-        to 1 on the positives plus ``unobserved_weight`` times the squared score of every item of
-        the catalogue, summed exactly through the item Gramian for MF and GMF. NeuMF gets its GMF
-        tower's part of that sum exactly and the MLP tower's part estimated from ``n_negatives``
-        items drawn uniformly per positive; its fine-tuning starts from the GMF tower's logits (the
-        MLP tower's output weights at zero) and learns what the MLP adds. The MLP alone gets the
-        whole sum estimated that way. The ranking losses (``"bpr"``, ``"softmax"``) target the order
-        of items, which top-k metrics measure. The fold-in of an ``"ials"`` model (``recommend(...,
-        interactions=...)``, ``partial_fit``) solves each row's dot-product tower exactly
+        all four in single runs (level with it over three seeds on the two small sets;
+        ``docs/results.md`` section 2). Otherwise the training loss (:mod:`implicit_ncf.losses`):
+        binary cross-entropy over positives and ``n_negatives`` sampled unobserved items each (the
+        NCF paper's); BPR, the pairwise ``-log sigmoid(s(u, i) - s(u, j))`` against ``n_negatives``
+        sampled unobserved items per positive; softmax, the cross-entropy of each positive against
+        the whole catalogue when it has at most ``n_sampled`` items, else against ``n_sampled``
+        items drawn uniformly from the catalogue and shared by the step's positives; or ``"ials"``,
+        the implicit-ALS objective by gradient steps: squared error to 1 on the positives plus
+        ``unobserved_weight`` times the squared score of every item of the catalogue, summed exactly
+        through the item Gramian for MF and GMF. NeuMF gets its GMF tower's part of that sum exactly
+        and the MLP tower's part estimated from ``n_negatives`` items drawn uniformly per positive;
+        its fine-tuning starts from the GMF tower's logits (the MLP tower's output weights at zero)
+        and learns what the MLP adds. The MLP alone gets the whole sum estimated that way. The
+        ranking losses (``"bpr"``, ``"softmax"``) target the order of items, which top-k metrics
+        measure. The fold-in of an ``"ials"`` model (``recommend(..., interactions=...)``,
+        ``partial_fit``) solves each row's dot-product tower exactly
         (:func:`implicit_ncf.foldin.solve_ials`; NeuMF's MLP rows keep their start; ``model="mlp"``
         cannot be folded in); ``partial_fit_epochs > 0`` is refused.
     n_negatives : int, default 8
