@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--strategy", default="ddp", help="Lightning strategy when devices > 1")
     parser.add_argument("--model", default="neumf")
+    parser.add_argument(
+        "--loss",
+        default="bce",
+        help="NeuralCF loss (default bce: the per-rank records read BCE batches' labels)",
+    )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer_kwargs["strategy"] = args.strategy
     est = NeuralCF(
         model=args.model,
+        loss=args.loss,
         n_factors=args.n_factors,
         hidden_layers=(2 * args.n_factors, args.n_factors, args.n_factors // 2),
         n_epochs=args.epochs,
