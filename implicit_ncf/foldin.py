@@ -77,6 +77,8 @@ _MAX_POSITIVES = 1 << 11
 _DRAWS_PER_BLOCK = 1 << 21
 # Elements of one (users x items x width) block when scoring the MLP tower.
 _SCORE_BLOCK_ELEMENTS = 1 << 19
+# Offsets (rows x other-side indices) per chunk of solve_ials on a network with an MLP tower.
+_OFFSET_ELEMENTS = 1 << 22
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,7 +653,10 @@ def solve_ials(
     other = _other_side(parts, side) if len(kinds) > 1 else None
     degree = np.diff(csr.indptr).astype(np.int64)
     active = np.flatnonzero(degree > 0)
-    for chunk in _chunks(active, degree, _MAX_POSITIVES):
+    limit = _MAX_POSITIVES
+    if other is not None:  # each chunk's (rows, n_other) offsets stay within _OFFSET_ELEMENTS
+        limit = max(1, min(limit, _OFFSET_ELEMENTS // max(1, n_other)))
+    for chunk in _chunks(active, degree, limit):
         part = csr[chunk]
         cols = torch.from_numpy(part.indices.astype(np.int64))
         owner = torch.from_numpy(np.repeat(np.arange(len(chunk)), np.diff(part.indptr)))

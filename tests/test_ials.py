@@ -138,7 +138,7 @@ def test_solve_ials_is_the_minimiser_of_the_rows_objective(model, side):
     assert float(folded.vectors[0][1].abs().max()) == 0.0  # no interactions: the start
 
 
-def test_solve_ials_of_neumf_minimises_over_the_gmf_row_given_the_mlp_row():
+def test_solve_ials_of_neumf_minimises_over_the_gmf_row_given_the_mlp_row(monkeypatch):
     import scipy.sparse as sp
 
     net = network("neumf")
@@ -163,6 +163,12 @@ def test_solve_ials_of_neumf_minimises_over_the_gmf_row_given_the_mlp_row():
         objective = ((s[cols] - 1) ** 2).sum() + alpha * s.pow(2).sum() + wd * len(cols) * x @ x
         (grad,) = torch.autograd.grad(objective, [x])
         assert float(grad.abs().max()) < 1e-4, grad
+    # chunked one row at a time (the offsets' memory bound): the same rows
+    monkeypatch.setattr(foldin, "_OFFSET_ELEMENTS", N_ITEMS)
+    again = foldin.solve_ials(
+        parts, positives, init=start, weight_decay=wd, unobserved_weight=alpha
+    )
+    torch.testing.assert_close(again.vectors[0], folded.vectors[0])
 
 
 def _planted_split():
