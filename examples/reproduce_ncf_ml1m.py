@@ -52,6 +52,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     "mf-ials": {"model": "mf", "loss": "ials"},
     "mf-bce": {"model": "mf", "loss": "bce"},
     "neumf-bce": {"model": "neumf", "loss": "bce"},
+    # chosen on ML-1M's validation data (docs/results.md section 2, optimizer="als")
+    "gmf-als": {"model": "gmf", "optimizer": "als", "n_factors": 128, "weight_decay": 3e-3},
+    "neumf-als": {
+        "model": "neumf",
+        "n_factors": 128,
+        "tower_params": {"gmf": {"optimizer": "als", "weight_decay": 3e-3}},
+    },
 }
 
 

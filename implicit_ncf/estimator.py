@@ -111,12 +111,13 @@ class NeuralCF(_BaseRecommender):
     learning_rate : float, default 2e-3
         Adam learning rate.
     weight_decay : float, default 1e-3
-        L2 penalty on the embedding rows touched by each batch (see ``NCFModule``).
+        L2 penalty on the embedding rows touched by each batch (see ``NCFModule``); with
+        ``optimizer="als"`` the frequency-scaled penalty of that entry.
     lr_decay : float, default 1.0
         Learning rate multiplier applied after every epoch (1.0 keeps it constant). 0.8 was the
         best setting found on MovieLens-1M, but it costs 3-5 points of HR@10 on smaller datasets,
         whose epochs have fewer steps (``docs/results.md``).
-    optimizer : {"auto", "adam", "lazy_adam"}, default "auto"
+    optimizer : {"auto", "adam", "lazy_adam", "als"}, default "auto"
         ``"adam"`` updates every parameter on every step, embedding rows outside the batch
         included (their moments keep moving them), as the NCF reference code does. ``"lazy_adam"``
         gives the embeddings sparse gradients and updates only the rows in the batch, moments
@@ -129,7 +130,14 @@ class NeuralCF(_BaseRecommender):
         (every item row gets a gradient) and ``trainer_kwargs`` that need Lightning's automatic
         optimization (clipping, accumulation). ``optimizer_`` says which one a fit used. The
         two are different optimizers, level in quality on ML-1M (``docs/performance.md``).
-        ``"lazy_adam"`` is not combined with those ``trainer_kwargs``.
+        ``"lazy_adam"`` is not combined with those ``trainer_kwargs``. ``"als"`` (``model="mf"``
+        or ``"gmf"`` with the iALS loss, or NeuMF's GMF tower through ``tower_params``) solves
+        the iALS objective by alternating least squares instead of gradient steps: each epoch
+        is one sweep over every user row, then every item row, each by three
+        conjugate-gradient steps, as implicit's ALS does (:mod:`implicit_ncf.als`); no learning
+        rate, no batches, no Lightning, and ``weight_decay`` is the frequency-scaled penalty
+        ``weight_decay * (n_r + unobserved_weight * n_other) * ||row||**2`` of Rendle et al.
+        (2022).
     pretrain : bool, default True
         For NeuMF: first train a GMF and an MLP tower separately for ``n_epochs`` each, then
         initialise NeuMF from them and fine-tune it for ``finetune_epochs`` at
@@ -144,7 +152,8 @@ class NeuralCF(_BaseRecommender):
         For a pretrained NeuMF: parameters that differ per stage, keyed ``"gmf"``, ``"mlp"``
         (the towers' own fits) and ``"neumf"`` (the fine-tuning), each a dict over
         ``loss``, ``n_negatives``, ``n_sampled``, ``unobserved_weight``, ``batch_size``,
-        ``weight_decay``, ``lr_decay`` and, for the towers, ``n_epochs`` and ``learning_rate``; e.g.
+        ``weight_decay``, ``lr_decay`` and, for the towers, ``n_epochs`` and ``learning_rate``
+        (and ``optimizer`` for the GMF tower: ``{"gmf": {"optimizer": "als"}}``); e.g.
         ``{"gmf": {"loss": "softmax"}}`` trains the GMF tower with the softmax loss and the
         rest with ``loss``. Stages not named use the estimator's own parameters.
     early_stopping : bool, default False
@@ -217,7 +226,7 @@ class NeuralCF(_BaseRecommender):
         and elapsed seconds of that stage.
     best_epoch_ : int or None
         Epoch of the last stage whose weights were kept (with validation), else None.
-    optimizer_ : {"adam", "lazy_adam"}
+    optimizer_ : {"adam", "lazy_adam", "als"}
         The optimizer the final network was trained with (``optimizer``, resolved when it is
         ``"auto"``).
     fit_time_ : float
@@ -502,6 +511,10 @@ class NeuralCF(_BaseRecommender):
             stage._stages = self._stages
             args = (users, items, train_u, train_i, val_tensors, seed)
             return stage._train(*args, model=model, weights=weights, network=network)
+        if self.optimizer == "als":
+            return self._train_als(
+                network, train_u, train_i, val_tensors, model=model, weights=weights
+            )
         n_epochs, learning_rate = int(self.n_epochs), float(self.learning_rate)
         if isinstance(network, NeuMF):
             # The towers' own output layers only hold pretrained weights and get no gradient;
@@ -572,6 +585,42 @@ class NeuralCF(_BaseRecommender):
         if history.best_state is not None:
             network.load_state_dict(history.best_state)
         self._stages.append((model, history.history, history.best_epoch, optimizer))
+        return network
+
+    def _train_als(
+        self,
+        network: torch.nn.Module,
+        train_u: np.ndarray,
+        train_i: np.ndarray,
+        val_tensors: tuple[torch.Tensor, torch.Tensor] | None,
+        *,
+        model: str,
+        weights: np.ndarray | None,
+    ) -> torch.nn.Module:
+        """Train an MF or GMF ``network`` by ALS sweeps on the iALS objective
+        (:func:`implicit_ncf.als.fit_als`), outside Lightning: no learning rate, no batches."""
+        import scipy.sparse as sp
+
+        from .als import fit_als
+
+        values = np.ones(len(train_u), np.float32) if weights is None else weights
+        positives = sp.csr_matrix(
+            (np.asarray(values, np.float32), (train_u, train_i)),
+            shape=(network.n_users, network.n_items),
+        )
+        patience = int(self.patience) if (self.early_stopping and val_tensors) else None
+        history, best_epoch = fit_als(
+            network,
+            positives,
+            n_epochs=int(self.n_epochs),
+            weight_decay=float(self.weight_decay),
+            unobserved_weight=float(self.unobserved_weight),
+            validation=val_tensors,
+            patience=patience,
+            verbose=bool(self.verbose),
+            stage=model,
+        )
+        self._stages.append((model, history, best_epoch, "als"))
         return network
 
     def _resolve_optimizer(self, network: torch.nn.Module, trainer: Any, n_items: int) -> str:
@@ -832,6 +881,8 @@ class NeuralCF(_BaseRecommender):
             "n_steps": int(self.fold_in_steps),
             "learning_rate": float(lr),
             "random_state": seed,
+            # an ALS-trained network's penalty grows with the catalogue (implicit_ncf.als)
+            "catalogue_penalty": getattr(self, "optimizer_", None) == "als",
         }
 
     def _score_folded(self, base_idx: np.ndarray, positives: Any) -> torch.Tensor:

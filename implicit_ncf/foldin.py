@@ -398,6 +398,7 @@ def fold_in(
     loss: str = "bce",
     unobserved_weight: float = 1.0,
     random_state: Any = None,
+    catalogue_penalty: bool = False,
 ) -> Folded:
     """Optimise fresh embedding rows for ``positives``, everything else frozen.
 
@@ -430,6 +431,9 @@ def fold_in(
         ``random_state`` do not apply, ``init`` only to rows without interactions).
     random_state : None, int or numpy.random.Generator, default None
         Seed of the negatives; the result is deterministic for a fixed seed.
+    catalogue_penalty : bool, default False
+        ``loss="ials"`` only: the model was trained by ``optimizer="als"``, whose penalty also
+        grows with the catalogue (see :func:`solve_ials`).
 
     Returns
     -------
@@ -472,6 +476,7 @@ def fold_in(
             init=init,
             weight_decay=float(weight_decay),
             unobserved_weight=float(unobserved_weight),
+            catalogue_penalty=bool(catalogue_penalty),
         )
     with torch.inference_mode(False):
         return _fold_in(
@@ -600,6 +605,7 @@ def solve_ials(
     init: str | Folded = INIT,
     weight_decay: float = 0.0,
     unobserved_weight: float = 1.0,
+    catalogue_penalty: bool = False,
 ) -> Folded:
     """Fold-in of a ``loss="ials"`` model: each row's exact minimiser over its dot-product
     tower, one ridge solve per row, as ALS updates a row.
@@ -617,6 +623,10 @@ def solve_ials(
     ``init`` (the mean row for a new user or item, a known one's current row for a warm
     start) and their part of every logit joins the offsets ``o_rj``, so the GMF row is the
     exact minimiser given them.
+
+    With ``catalogue_penalty`` the penalty is ``weight_decay * (|I_r| + unobserved_weight *
+    n_other) * ||row_r||**2`` instead, the frequency-scaled one ``optimizer="als"`` trains
+    with (:mod:`implicit_ncf.als`).
 
     Raises
     ------
@@ -675,6 +685,8 @@ def solve_ials(
         b = torch.zeros(len(chunk), dim, dtype=z.dtype)
         b.index_add_(0, owner, zi * target[:, None])
         ridge = weight_decay * torch.from_numpy(degree[chunk]).double()
+        if catalogue_penalty:
+            ridge = ridge + weight_decay * unobserved_weight * n_other
         # (a tiny jitter keeps a zero column of z, e.g. a GMF h entry at 0, solvable)
         a = a + gram + torch.diag_embed(ridge[:, None] * penalty + 1e-10)
         x = torch.linalg.solve(a, b + rhs)
@@ -851,6 +863,7 @@ def update_network(
     n_steps: int = N_STEPS,
     learning_rate: float = LEARNING_RATE,
     random_state: Any = None,
+    catalogue_penalty: bool = False,
 ) -> nn.Module:
     """The network of ``partial_fit``: ``network`` copied into ``grown`` (a fresh network of
     ``seen``'s shape), its new and changed users and its new items folded in; returns it.
@@ -877,6 +890,7 @@ def update_network(
         "n_steps": n_steps,
         "learning_rate": learning_rate,
         "random_state": rng,
+        "catalogue_penalty": catalogue_penalty,
     }
     changed = np.unique(added.nonzero()[0])
     if len(changed):

@@ -43,7 +43,7 @@ _STAGE_PARAMS = (
     "lr_decay",
 )
 _TOWER_PARAMS = {
-    "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
+    "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate", "optimizer"),
     "mlp": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
     "neumf": _STAGE_PARAMS,
 }
@@ -119,9 +119,25 @@ def check_params(est: Any) -> None:
             raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
     from .training import OPTIMIZERS
 
-    choices = ["auto", *OPTIMIZERS]
+    choices = ["auto", *OPTIMIZERS, "als"]
     if est.optimizer not in choices:
         raise ValueError(f"optimizer must be one of {choices}; got {est.optimizer!r}.")
+    if est.optimizer == "als":
+        if est.model not in ("mf", "gmf"):
+            fix = (
+                "For NeuMF, train its GMF tower so: tower_params={'gmf': {'optimizer': 'als'}}."
+                if est.model == "neumf"
+                else "Use optimizer='auto' or 'adam' for it."
+            )
+            raise ValueError(
+                f"optimizer='als' solves networks with bilinear logits (model='mf' or 'gmf'); "
+                f"got model={est.model!r}. {fix}"
+            )
+        if est.loss not in ("auto", "ials"):
+            raise ValueError(
+                f"optimizer='als' minimises the iALS objective; got loss={est.loss!r}. Pass "
+                "loss='ials' (or 'auto'), or optimizer='auto' for this loss."
+            )
     if est.optimizer == "lazy_adam" and est._per_batch_options():
         options = sorted(set(est.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS)
         raise ValueError(

@@ -213,7 +213,7 @@ BAD_INPUT: list[Case] = [
          .fit(frame()), ValueError, "random_state=None with 2 training processes"),
     Case("fit-unknown-optimizer", "NeuralCF.fit", 'optimizer="sgd"',
          lambda f: ncf(optimizer="sgd").fit(frame()), ValueError,
-         "optimizer must be one of ['auto', 'adam', 'lazy_adam']; got 'sgd'"),
+         "optimizer must be one of ['auto', 'adam', 'lazy_adam', 'als']; got 'sgd'"),
     Case("fit-lazy-adam-clipping", "NeuralCF.fit",
          'optimizer="lazy_adam", trainer_kwargs={"gradient_clip_val": 1.0}',
          lambda f: ncf(optimizer="lazy_adam", trainer_kwargs={"gradient_clip_val": 1.0})

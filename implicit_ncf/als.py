@@ -1,0 +1,292 @@
+"""Alternating least squares on the iALS objective: ``optimizer="als"`` for MF and GMF.
+
+The iALS objective (Hu et al., 2008; in the form of Rendle et al., 2022) of a network with
+bilinear logits ``s(u, j) = x_u . y_j + c_j`` (:meth:`~implicit_ncf.networks.MF.factors`)::
+
+    sum_{(u, i) observed} w_ui (s(u, i) - 1)**2
+    + unobserved_weight * sum_u sum_j s(u, j)**2
+    + weight_decay * (sum_u (n_u + unobserved_weight * n_items) * ||p_u||**2
+                      + sum_i (n_i + unobserved_weight * n_users) * ||q_i||**2)
+
+``w_ui`` are the positives' confidence weights (1 without ``weight_col``), ``n_u`` and ``n_i``
+the rows' numbers of positives: the frequency-scaled penalty of Rendle et al. (2022), which
+also grows with the catalogue term. With the item side held, each user's row minimises a ridge
+regression, and the other way round. An ALS sweep solves every user row, then every item row
+(an MF item's bias with its vector, unpenalised), each by a few conjugate-gradient steps
+warm-started from the current row, as implicit's ``AlternatingLeastSquares`` does. A CG step
+costs ``O(nnz * f + (n_users + n_items) * f**2)``: no sampling and no learning rate; an ML-1M
+sweep at 128 factors takes about 3 s on two CPU cores.
+
+Only torch, numpy and scipy; the estimator calls :func:`fit_als`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+__all__ = ["CG_STEPS", "als_sweep", "fit_als", "ials_objective"]
+
+# Conjugate-gradient steps per row and sweep (implicit's default is 3 as well).
+CG_STEPS = 3
+# Positives per chunk of rows: bounds the (positives x factors) gathers of a CG step.
+_CHUNK_POSITIVES = 1 << 16
+
+
+class _Bilinear:
+    """The tables of an MF or GMF network in the form ALS solves: user rows ``p``, item rows
+    ``q``, the output vector ``h`` (ones for MF), item offsets, the global offset."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        from .networks import GMF, MF
+
+        if isinstance(network, MF):
+            self.h = torch.ones(network.n_factors)
+            self.item_bias: Tensor | None = network.item_bias.weight.data[:, 0]
+            self.bias = network.bias.data[0]
+        elif isinstance(network, GMF):
+            self.h = network.output.weight.data[0]
+            self.item_bias = None
+            self.bias = network.output.bias.data[0]
+        else:
+            raise TypeError(
+                "optimizer='als' trains networks with bilinear logits (model='mf' or 'gmf', and "
+                f"NeuMF's GMF tower); got {type(network).__name__}. Use optimizer='adam' or "
+                "'auto' for this network."
+            )
+        self.p = network.user_embedding.weight.data
+        self.q = network.item_embedding.weight.data
+
+    def item_offsets(self) -> Tensor:
+        """``c_j``: each item's offset in a user's logits."""
+        offset = self.bias.expand(self.q.shape[0])
+        return offset + self.item_bias if self.item_bias is not None else offset.clone()
+
+
+def _solve_rows(
+    csr: sp.csr_matrix,
+    rows: Tensor,
+    z: Tensor,
+    offsets: Tensor,
+    *,
+    unobserved_weight: float,
+    ridge: Tensor,
+    unpenalised: int,
+    steps: int,
+) -> None:
+    """CG steps on every row ``r`` of ``rows`` (in place) for ``(w0 Z^T Z + Z_I^T W_I Z_I +
+    ridge_r D) x_r = Z_I^T W_I (1 - o_I) - w0 Z^T o``; ``D`` is the identity but for the last
+    ``unpenalised`` coordinates. ``csr`` holds each row's positives with their weights."""
+    w0 = float(unobserved_weight)
+    gram = w0 * (z.T @ z)
+    shared = w0 * (z.T @ offsets)
+    mask = torch.ones(z.shape[1], dtype=z.dtype)
+    if unpenalised:
+        mask[-unpenalised:] = 0.0
+    start = 0
+    while start < csr.shape[0]:  # chunks of rows with at most _CHUNK_POSITIVES positives
+        # (a single row with more positives is a chunk of its own)
+        stop = int(np.searchsorted(csr.indptr, csr.indptr[start] + _CHUNK_POSITIVES, "right"))
+        stop = min(max(stop - 1, start + 1), csr.shape[0])
+        part = csr[start:stop]
+        cols = torch.from_numpy(part.indices.astype(np.int64))
+        weight = torch.from_numpy(part.data.astype(np.float32)).to(z.dtype)
+        owner = torch.from_numpy(np.repeat(np.arange(stop - start), np.diff(part.indptr)))
+        zc = z.index_select(0, cols)
+        reg = ridge[start:stop, None] * mask
+
+        def spmm(
+            values: Tensor, owner: Tensor = owner, zc: Tensor = zc, n: int = stop - start
+        ) -> Tensor:
+            """``sum_{i in I_r} values_ri z_i`` for every row ``r`` of the chunk."""
+            return zc.new_zeros(n, zc.shape[1]).index_add_(0, owner, zc * values[:, None])
+
+        def apply(
+            v: Tensor, owner: Tensor = owner, zc: Tensor = zc, w: Tensor = weight, reg: Tensor = reg
+        ) -> Tensor:
+            return v @ gram + spmm(w * (v.index_select(0, owner) * zc).sum(1)) + reg * v
+
+        b = spmm(weight * (1.0 - offsets.index_select(0, cols))) - shared
+        x = rows[start:stop].clone()
+        r = b - apply(x)
+        p = r.clone()
+        rs = (r * r).sum(1)
+        for _ in range(steps):
+            ap = apply(p)
+            alpha = rs / (p * ap).sum(1).clamp_min(1e-20)
+            x += alpha[:, None] * p
+            r -= alpha[:, None] * ap
+            rs_new = (r * r).sum(1)
+            p = r + (rs_new / rs.clamp_min(1e-20))[:, None] * p
+            rs = rs_new
+        rows[start:stop] = x
+        start = stop
+
+
+def als_sweep(
+    network: torch.nn.Module,
+    positives: sp.csr_matrix,
+    *,
+    weight_decay: float,
+    unobserved_weight: float,
+    steps: int = CG_STEPS,
+) -> None:
+    """One ALS sweep of ``network`` (MF or GMF) on the iALS objective, in place: every user
+    row, then every item row (see the module docstring).
+
+    ``positives`` (n_users x n_items) holds the positives, its values their confidence
+    weights (ones without ``weight_col``).
+    """
+    t = _Bilinear(network)
+    csr = sp.csr_matrix(positives, dtype=np.float32)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    by_item = csr.T.tocsr()
+    n_users, n_items = csr.shape
+    w0 = float(unobserved_weight)
+    with torch.no_grad():
+        user_degree = torch.from_numpy(np.diff(csr.indptr).astype(np.float32))
+        item_degree = torch.from_numpy(np.diff(by_item.indptr).astype(np.float32))
+        # users: s(u, j) = p_u . (h * q_j) + c_j
+        _solve_rows(
+            csr,
+            t.p,
+            t.q * t.h,
+            t.item_offsets(),
+            unobserved_weight=w0,
+            ridge=weight_decay * (user_degree + w0 * n_items),
+            unpenalised=0,
+            steps=steps,
+        )
+        # items: s(u, j) = q_j . (h * p_u) [+ b_j] + b
+        z = t.p * t.h
+        item_ridge = weight_decay * (item_degree + w0 * n_users)
+        offsets = t.bias.expand(n_users).clone()
+        if t.item_bias is None:
+            _solve_rows(
+                by_item,
+                t.q,
+                z,
+                offsets,
+                unobserved_weight=w0,
+                ridge=item_ridge,
+                unpenalised=0,
+                steps=steps,
+            )
+        else:
+            z = torch.cat([z, torch.ones(n_users, 1, dtype=z.dtype)], 1)
+            rows = torch.cat([t.q, t.item_bias[:, None]], 1)
+            _solve_rows(
+                by_item,
+                rows,
+                z,
+                offsets,
+                unobserved_weight=w0,
+                ridge=item_ridge,
+                unpenalised=1,
+                steps=steps,
+            )
+            t.q.copy_(rows[:, :-1])
+            t.item_bias.copy_(rows[:, -1])
+
+
+def ials_objective(
+    network: torch.nn.Module,
+    positives: sp.csr_matrix,
+    *,
+    weight_decay: float,
+    unobserved_weight: float,
+) -> float:
+    """The iALS objective of the module docstring divided by the number of positives: what
+    the history records as an ALS epoch's ``loss``."""
+    t = _Bilinear(network)
+    coo = sp.coo_matrix(positives, dtype=np.float32)
+    users = torch.from_numpy(coo.row.astype(np.int64))
+    items = torch.from_numpy(coo.col.astype(np.int64))
+    weight = torch.from_numpy(coo.data)
+    with torch.no_grad():
+        y, c = t.q, t.item_offsets()
+        x = t.p * t.h
+        s = (x.index_select(0, users) * y.index_select(0, items)).sum(1) + c[items]
+        observed = float((weight * (s - 1) ** 2).sum())
+        gram = y.T @ y
+        catalogue = float(((x @ gram) * x).sum() + 2 * (x @ (y.T @ c)).sum() + len(x) * c @ c)
+        n_users, n_items = positives.shape
+        user_degree = torch.from_numpy(np.bincount(coo.row, minlength=n_users).astype(np.float32))
+        item_degree = torch.from_numpy(np.bincount(coo.col, minlength=n_items).astype(np.float32))
+        w0 = float(unobserved_weight)
+        penalty = float(
+            ((user_degree + w0 * n_items) * (t.p**2).sum(1)).sum()
+            + ((item_degree + w0 * n_users) * (t.q**2).sum(1)).sum()
+        )
+    total = observed + w0 * catalogue + float(weight_decay) * penalty
+    return total / max(1, coo.nnz)
+
+
+def _validate(network: torch.nn.Module, users: Tensor, candidates: Tensor, k: int) -> dict:
+    """HR@k and NDCG@k of each validation target (column 0 of ``candidates``, ``-1`` padding)
+    among its candidates: what ``NCFModule.validation_step`` logs."""
+    valid = candidates >= 0
+    scores = torch.full(candidates.shape, -torch.inf)
+    with torch.no_grad():
+        scores[valid] = network(users[:, None].expand_as(candidates)[valid], candidates[valid])
+    rank = (scores[:, 1:] >= scores[:, :1]).sum(1)
+    hit = (rank < k).float()
+    ndcg = hit / torch.log2(rank.float() + 2.0)
+    return {f"val_hr@{k}": float(hit.mean()), f"val_ndcg@{k}": float(ndcg.mean())}
+
+
+def fit_als(
+    network: torch.nn.Module,
+    positives: sp.csr_matrix,
+    *,
+    n_epochs: int,
+    weight_decay: float,
+    unobserved_weight: float,
+    validation: tuple[Tensor, Tensor] | None = None,
+    patience: int | None = None,
+    verbose: bool = False,
+    stage: str = "",
+) -> tuple[list[dict[str, float]], int | None]:
+    """Train ``network`` (MF or GMF) in place by ``n_epochs`` ALS sweeps (:func:`als_sweep`).
+
+    Returns the per-epoch history (``epoch``, ``time``, ``loss`` (:func:`ials_objective`) and,
+    with ``validation`` (``(users, candidates)`` of ``batches.validation_tensors``),
+    ``val_hr@10`` and ``val_ndcg@10``) and the best epoch by ``val_ndcg@10`` (None without
+    validation). With validation the network ends with its best epoch's weights; with
+    ``patience`` it stops after that many epochs without improvement.
+    """
+    import sys
+    import time
+
+    history: list[dict[str, float]] = []
+    best, best_epoch, best_state, waited = -float("inf"), None, None, 0
+    start = time.perf_counter()
+    for epoch in range(int(n_epochs)):
+        als_sweep(
+            network, positives, weight_decay=weight_decay, unobserved_weight=unobserved_weight
+        )
+        row: dict[str, float] = {"epoch": epoch, "time": time.perf_counter() - start}
+        row["loss"] = ials_objective(
+            network, positives, weight_decay=weight_decay, unobserved_weight=unobserved_weight
+        )
+        if validation is not None:
+            row.update(_validate(network, *validation, k=10))
+        history.append(row)
+        if verbose:
+            text = "  ".join(f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time"))
+            sys.stdout.write(f"{stage:<5} epoch {epoch:>3}  {text}  ({row['time']:.1f}s)\n")
+            sys.stdout.flush()
+        if validation is not None:
+            if row["val_ndcg@10"] > best:
+                best, best_epoch, waited = row["val_ndcg@10"], epoch, 0
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            else:
+                waited += 1
+                if patience is not None and waited >= patience:
+                    break
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    return history, best_epoch

@@ -1,0 +1,177 @@
+"""``optimizer="als"``: each row solve against a closed-form ridge regression, the sweep
+against a naive objective, learning on planted data, the fold-in's penalty, and the errors."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from conftest import planted_interactions
+
+from implicit_ncf import NeuralCF, als
+from implicit_ncf.networks import build_network
+from implicit_ncf.splits import leave_one_out
+
+N_USERS, N_ITEMS, F = 7, 11, 4
+WD, W0 = 0.05, 0.7
+
+
+def network(model: str, **kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = build_network(model, N_USERS, N_ITEMS, n_factors=F, hidden_layers=(8, 4), **kw)
+    for p in net.parameters():  # away from the near-zero initialisation
+        torch.nn.init.normal_(p, std=0.5)
+    return net
+
+
+def positives() -> sp.csr_matrix:
+    rng = np.random.default_rng(0)
+    x = sp.random(N_USERS, N_ITEMS, density=0.35, random_state=0, format="csr", dtype=np.float32)
+    x.data[:] = rng.uniform(0.5, 2.0, x.nnz)  # confidence weights
+    return x
+
+
+def naive_objective(net: torch.nn.Module, x: sp.csr_matrix) -> torch.Tensor:
+    """The objective of implicit_ncf.als's docstring, by a loop over every (user, item)."""
+    total = torch.zeros((), dtype=torch.float64)
+    dense = x.toarray()
+    for u in range(N_USERS):
+        s = net(torch.full((N_ITEMS,), u), torch.arange(N_ITEMS)).double()
+        for j in range(N_ITEMS):
+            if dense[u, j] > 0:
+                total = total + float(dense[u, j]) * (s[j] - 1) ** 2
+        total = total + W0 * s.pow(2).sum()
+    n_u, n_i = (dense > 0).sum(1), (dense > 0).sum(0)
+    p, q = net.user_embedding.weight.double(), net.item_embedding.weight.double()
+    penalty = ((torch.tensor(n_u) + W0 * N_ITEMS) * p.pow(2).sum(1)).sum()
+    penalty = penalty + ((torch.tensor(n_i) + W0 * N_USERS) * q.pow(2).sum(1)).sum()
+    return total + WD * penalty
+
+
+@pytest.mark.parametrize(
+    "model,kw", [("mf", {}), ("gmf", {"gmf_output": "learned"}), ("gmf", {"gmf_output": "fixed"})]
+)
+def test_user_rows_are_the_closed_form_ridge_solution(model, kw):
+    net, x = network(model, **kw), positives()
+    t = als._Bilinear(net)
+    z, c = (t.q * t.h).double(), t.item_offsets().double()
+    expected = torch.zeros(N_USERS, F, dtype=torch.float64)
+    for u in range(N_USERS):
+        idx, w = x[u].indices, torch.tensor(x[u].data, dtype=torch.float64)
+        a = W0 * z.T @ z + (z[idx].T * w) @ z[idx]
+        a = a + WD * (len(idx) + W0 * N_ITEMS) * torch.eye(F, dtype=torch.float64)
+        b = (z[idx].T * w) @ (1 - c[idx]) - W0 * z.T @ c
+        expected[u] = torch.linalg.solve(a, b)
+    ridge = WD * (torch.from_numpy(np.diff(x.indptr)).float() + W0 * N_ITEMS)
+    # F conjugate-gradient steps solve an F-dimensional system exactly (up to rounding)
+    als._solve_rows(
+        x, t.p, t.q * t.h, t.item_offsets(), unobserved_weight=W0, ridge=ridge,
+        unpenalised=0, steps=F + 2,
+    )  # fmt: skip
+    torch.testing.assert_close(t.p.double(), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["mf", "gmf"])
+def test_sweep_minimises_the_item_side_and_lowers_the_objective(model):
+    net, x = network(model), positives()
+    objective = [als.ials_objective(net, x, weight_decay=WD, unobserved_weight=W0)]
+    naive = float(naive_objective(net, x).detach()) / x.nnz
+    np.testing.assert_allclose(objective[0], naive, rtol=1e-5)
+    for _ in range(4):
+        als.als_sweep(net, x, weight_decay=WD, unobserved_weight=W0, steps=F + 3)
+        objective.append(als.ials_objective(net, x, weight_decay=WD, unobserved_weight=W0))
+    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(objective)), objective
+    assert objective[-1] < 0.5 * objective[0]
+    # the item side was solved last: the objective's gradient in the item rows (and an MF
+    # item's bias, unpenalised) is zero there
+    tables = [net.item_embedding.weight] + ([net.item_bias.weight] if model == "mf" else [])
+    grads = torch.autograd.grad(naive_objective(net, x), tables)
+    for g in grads:
+        assert float(g.abs().max()) < 1e-3, g
+
+
+def _planted_split():
+    return leave_one_out(planted_interactions(n_users=80, n_items=64, per_user=10, seed=1))
+
+
+def _fit(data, validation=None, **kw) -> NeuralCF:
+    params = {"model": "mf", "optimizer": "als", "n_factors": 8, "n_epochs": 10,
+              "weight_decay": 1e-3, "random_state": 0, **kw}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return NeuralCF(**params).fit(data, validation=validation)
+
+
+@pytest.mark.parametrize("model", ["mf", "gmf"])
+def test_als_learns_planted_structure_under_full_ranking(model):
+    split = _planted_split()
+    est = _fit(split.train, model=model)
+    assert est.optimizer_ == "als"
+    losses = [row["loss"] for row in est.history_]
+    assert len(losses) == 10 and losses[-1] < losses[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hr = est.evaluate(split.test, k=10, n_negatives=None)["hr@10"]
+    # 8 clusters of 8 items: full-ranking chance is about 10/54 ~ 0.19
+    assert hr > 0.8, hr
+
+
+def test_als_validation_keeps_the_best_epoch_and_stops_early():
+    split = _planted_split()
+    est = _fit(split.train, n_epochs=30, early_stopping=True, patience=2, validation=split.test)
+    assert len(est.history_) < 30
+    assert "val_ndcg@10" in est.history_[0]
+    best = max(range(len(est.history_)), key=lambda e: est.history_[e]["val_ndcg@10"])
+    assert est.best_epoch_ == best
+
+
+def test_neumf_gmf_tower_by_als():
+    data = planted_interactions(n_users=20, n_items=16, per_user=4, seed=5)
+    est = NeuralCF(
+        n_factors=4, hidden_layers=(8, 4), n_epochs=2, random_state=0,
+        tower_params={"gmf": {"optimizer": "als"}},
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(data)
+    assert [row["stage"] for row in est.history_] == ["gmf"] * 2 + ["mlp"] * 2 + ["neumf"]
+    assert est.optimizer_ != "als"  # the fine-tuning's
+
+
+def test_fold_in_of_an_als_model_reproduces_its_fixed_point():
+    split = _planted_split()
+    est = _fit(split.train, n_epochs=40, weight_decay=1e-2)
+    users = split.train["user"].unique()[:5]
+    from implicit_ncf import foldin
+
+    index = est.user_encoder_.get_indexer(users)
+    positives = est.seen_[index]
+    parts = foldin.network_parts(est.network_)
+    options = est._fold_options()
+    assert options["catalogue_penalty"] is True
+    solved = foldin.fold_in(parts, positives, init="zeros", **options)
+    trained = est.network_.user_embedding.weight.detach()[index]
+    error = float((solved.vectors[0] - trained).abs().max())
+    assert error < 1e-3, error
+    # the Adam objective's penalty (weight_decay * n_u) gives other rows
+    options["catalogue_penalty"] = False
+    other = foldin.fold_in(parts, positives, init="zeros", **options)
+    assert float((other.vectors[0] - trained).abs().max()) > 20 * error
+
+
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"model": "mlp", "optimizer": "als"}, "bilinear logits"),
+        ({"model": "neumf", "optimizer": "als"}, r"tower_params=\{'gmf'"),
+        ({"model": "mf", "optimizer": "als", "loss": "bce"}, "loss='ials'"),
+        ({"tower_params": {"mlp": {"optimizer": "als"}}}, "tower_params"),
+    ],
+)
+def test_als_errors_name_the_fix(params, match):
+    with pytest.raises(ValueError, match=match):
+        NeuralCF(**params).fit(planted_interactions(n_users=8, n_items=16, per_user=3))
