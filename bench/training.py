@@ -360,6 +360,11 @@ def als_quality_row(ctx: Context) -> Row:
     with quiet():
         est.fit(split.train, validation=split.test)
     fit_s = float(est.fit_time_)
+    if not clock.curve and est.optimizer_ == "als":
+        # optimizer="als" trains outside Lightning: its epochs are in the history, timed from
+        # the start of its (only) stage
+        clock.stage = 0
+        clock.curve = [(0, int(r["epoch"]) + 1, r["time"], r["val_hr@10"]) for r in est.history_]
     final = [row for row in clock.curve if row[0] == clock.stage]
     reached = next((s for _, _, s, hr in final if hr >= als_hr), None)
     any_stage = next((s for _, _, s, hr in clock.curve if hr >= als_hr), None)

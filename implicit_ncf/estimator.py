@@ -137,7 +137,9 @@ class NeuralCF(_BaseRecommender):
         conjugate-gradient steps, as implicit's ALS does (:mod:`implicit_ncf.als`); no learning
         rate, no batches, no Lightning, and ``weight_decay`` is the frequency-scaled penalty
         ``weight_decay * (n_r + unobserved_weight * n_other) * ||row||**2`` of Rendle et al.
-        (2022).
+        (2022). An ALS stage runs on the CPU in this process: ``trainer_kwargs`` (devices,
+        callbacks, loggers) apply only to the other stages. Not the default: the penalty that
+        suits ML-1M collapses on a sparse long-tail set (``docs/results.md`` section 2).
     pretrain : bool, default True
         For NeuMF: first train a GMF and an MLP tower separately for ``n_epochs`` each, then
         initialise NeuMF from them and fine-tune it for ``finetune_epochs`` at
