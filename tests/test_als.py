@@ -175,3 +175,17 @@ def test_fold_in_of_an_als_model_reproduces_its_fixed_point():
 def test_als_errors_name_the_fix(params, match):
     with pytest.raises(ValueError, match=match):
         NeuralCF(**params).fit(planted_interactions(n_users=8, n_items=16, per_user=3))
+
+
+def test_grid_search_tunes_the_als_penalty():
+    from implicit_ncf.model_selection import grid_search
+
+    data = _planted_split().train
+    base = NeuralCF(model="gmf", optimizer="als", n_factors=8, n_epochs=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = grid_search(base, {"weight_decay": [1e-3, 1.0]}, data)
+    assert len(search.results) == 2
+    assert search.best_estimator.optimizer_ == "als"
+    # a penalty of 1 shrinks every row to about zero: the search must not pick it
+    assert search.best_params["weight_decay"] == 1e-3
