@@ -228,11 +228,15 @@ def ials_objective(
 def _validate(network: torch.nn.Module, users: Tensor, candidates: Tensor, k: int) -> dict:
     """HR@k and NDCG@k of each validation target (column 0 of ``candidates``, ``-1`` padding)
     among its candidates: what ``NCFModule.validation_step`` logs."""
-    valid = candidates >= 0
-    scores = torch.full(candidates.shape, -torch.inf)
+    ranks = []
     with torch.no_grad():
-        scores[valid] = network(users[:, None].expand_as(candidates)[valid], candidates[valid])
-    rank = (scores[:, 1:] >= scores[:, :1]).sum(1)
+        for start in range(0, len(users), 1024):  # the validation loader's batch of users
+            u, c = users[start : start + 1024], candidates[start : start + 1024]
+            valid = c >= 0
+            scores = torch.full(c.shape, -torch.inf)
+            scores[valid] = network(u[:, None].expand_as(c)[valid], c[valid])
+            ranks.append((scores[:, 1:] >= scores[:, :1]).sum(1))
+    rank = torch.cat(ranks)
     hit = (rank < k).float()
     ndcg = hit / torch.log2(rank.float() + 2.0)
     return {f"val_hr@{k}": float(hit.mean()), f"val_ndcg@{k}": float(ndcg.mean())}
