@@ -10,29 +10,48 @@ bilinear logits ``s(u, j) = x_u . y_j + c_j`` (:meth:`~implicit_ncf.networks.MF.
 
 ``w_ui`` are the positives' confidence weights (1 without ``weight_col``), ``n_u`` and ``n_i``
 the rows' numbers of positives: the frequency-scaled penalty of Rendle et al. (2022), which
-also grows with the catalogue term. With the item side held, each user's row minimises a ridge
-regression, and the other way round. An ALS sweep solves every user row, then every item row
-(an MF item's bias with its vector, unpenalised), each by a few conjugate-gradient steps
-warm-started from the current row, as implicit's ``AlternatingLeastSquares`` does. A CG step
-costs ``O(nnz * f + (n_users + n_items) * f**2)``: no sampling and no learning rate; an ML-1M
-sweep at 128 factors takes about 3 s on two CPU cores.
+also grows with the catalogue term. With ``penalty_offset`` set, a constant ``c`` replaces
+both catalogue parts (``unobserved_weight * n_items`` and ``unobserved_weight * n_users``):
+the penalty of a row with ``n_r`` positives is ``weight_decay * (n_r + c) * ||row||**2``,
+which does not grow with the size of the other side.
+
+With the item side held, each user's row minimises a ridge regression, and the other way
+round. An ALS sweep solves every user row, then every item row (an MF item's bias with its
+vector, unpenalised), each by a few conjugate-gradient steps warm-started from the current
+row, as implicit's ``AlternatingLeastSquares`` does. A CG step costs
+``O(nnz * f + (n_users + n_items) * f**2)``: no sampling and no learning rate; an ML-1M sweep
+at 128 factors takes about 3 s on two CPU cores.
 
 Only torch, numpy and scipy; the estimator calls :func:`fit_als`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-__all__ = ["CG_STEPS", "als_sweep", "fit_als", "ials_objective"]
+__all__ = ["CG_STEPS", "als_sweep", "fit_als", "ials_objective", "penalty_offsets"]
 
 # Conjugate-gradient steps per row and sweep (implicit's default is 3 as well).
 CG_STEPS = 3
 # Positives per chunk of rows: bounds the (positives x factors) gathers of a CG step.
 _CHUNK_POSITIVES = 1 << 16
+
+
+def penalty_offsets(
+    n_users: int, n_items: int, unobserved_weight: float, penalty_offset: float | None
+) -> tuple[float, float]:
+    """The constant part of the user rows' and the item rows' penalty (each times
+    ``weight_decay``): ``unobserved_weight`` times the other side's size, or
+    ``penalty_offset`` for both when it is set."""
+    if penalty_offset is not None:
+        return float(penalty_offset), float(penalty_offset)
+    w0 = float(unobserved_weight)
+    return w0 * n_items, w0 * n_users
 
 
 class _Bilinear:
@@ -131,13 +150,14 @@ def als_sweep(
     *,
     weight_decay: float,
     unobserved_weight: float,
+    penalty_offset: float | None = None,
     steps: int = CG_STEPS,
 ) -> None:
     """One ALS sweep of ``network`` (MF or GMF) on the iALS objective, in place: every user
     row, then every item row (see the module docstring).
 
     ``positives`` (n_users x n_items) holds the positives, its values their confidence
-    weights (ones without ``weight_col``).
+    weights (ones without ``weight_col``); ``penalty_offset`` as in the module docstring.
     """
     t = _Bilinear(network)
     csr = sp.csr_matrix(positives, dtype=np.float32)
@@ -146,6 +166,7 @@ def als_sweep(
     by_item = csr.T.tocsr()
     n_users, n_items = csr.shape
     w0 = float(unobserved_weight)
+    user_offset, item_offset = penalty_offsets(n_users, n_items, w0, penalty_offset)
     with torch.no_grad():
         user_degree = torch.from_numpy(np.diff(csr.indptr).astype(np.float32))
         item_degree = torch.from_numpy(np.diff(by_item.indptr).astype(np.float32))
@@ -156,13 +177,13 @@ def als_sweep(
             t.q * t.h,
             t.item_offsets(),
             unobserved_weight=w0,
-            ridge=weight_decay * (user_degree + w0 * n_items),
+            ridge=weight_decay * (user_degree + user_offset),
             unpenalised=0,
             steps=steps,
         )
         # items: s(u, j) = q_j . (h * p_u) [+ b_j] + b
         z = t.p * t.h
-        item_ridge = weight_decay * (item_degree + w0 * n_users)
+        item_ridge = weight_decay * (item_degree + item_offset)
         offsets = t.bias.expand(n_users).clone()
         if t.item_bias is None:
             _solve_rows(
@@ -198,6 +219,7 @@ def ials_objective(
     *,
     weight_decay: float,
     unobserved_weight: float,
+    penalty_offset: float | None = None,
 ) -> float:
     """The iALS objective of the module docstring divided by the number of positives: what
     the history records as an ALS epoch's ``loss``."""
@@ -217,9 +239,10 @@ def ials_objective(
         user_degree = torch.from_numpy(np.bincount(coo.row, minlength=n_users).astype(np.float32))
         item_degree = torch.from_numpy(np.bincount(coo.col, minlength=n_items).astype(np.float32))
         w0 = float(unobserved_weight)
+        user_offset, item_offset = penalty_offsets(n_users, n_items, w0, penalty_offset)
         penalty = float(
-            ((user_degree + w0 * n_items) * (t.p**2).sum(1)).sum()
-            + ((item_degree + w0 * n_users) * (t.q**2).sum(1)).sum()
+            ((user_degree + user_offset) * (t.p**2).sum(1)).sum()
+            + ((item_degree + item_offset) * (t.q**2).sum(1)).sum()
         )
     total = observed + w0 * catalogue + float(weight_decay) * penalty
     return total / max(1, coo.nnz)
@@ -249,12 +272,14 @@ def fit_als(
     n_epochs: int,
     weight_decay: float,
     unobserved_weight: float,
+    penalty_offset: float | None = None,
     validation: tuple[Tensor, Tensor] | None = None,
     patience: int | None = None,
     verbose: bool = False,
     stage: str = "",
 ) -> tuple[list[dict[str, float]], int | None]:
-    """Train ``network`` (MF or GMF) in place by ``n_epochs`` ALS sweeps (:func:`als_sweep`).
+    """Train ``network`` (MF or GMF) in place by ``n_epochs`` ALS sweeps (:func:`als_sweep`;
+    ``weight_decay``, ``unobserved_weight`` and ``penalty_offset`` as there).
 
     Returns the per-epoch history (``epoch``, ``time``, ``loss`` (:func:`ials_objective`) and,
     with ``validation`` (``(users, candidates)`` of ``batches.validation_tensors``),
@@ -269,13 +294,14 @@ def fit_als(
     best, best_epoch, best_state, waited = -float("inf"), None, None, 0
     start = time.perf_counter()
     for epoch in range(int(n_epochs)):
-        als_sweep(
-            network, positives, weight_decay=weight_decay, unobserved_weight=unobserved_weight
-        )
+        options: dict[str, Any] = {
+            "weight_decay": weight_decay,
+            "unobserved_weight": unobserved_weight,
+            "penalty_offset": penalty_offset,
+        }
+        als_sweep(network, positives, **options)
         row: dict[str, float] = {"epoch": epoch, "time": time.perf_counter() - start}
-        row["loss"] = ials_objective(
-            network, positives, weight_decay=weight_decay, unobserved_weight=unobserved_weight
-        )
+        row["loss"] = ials_objective(network, positives, **options)
         if validation is not None:
             row.update(_validate(network, *validation, k=10))
         history.append(row)

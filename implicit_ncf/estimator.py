@@ -137,9 +137,18 @@ class NeuralCF(_BaseRecommender):
         conjugate-gradient steps, as implicit's ALS does (:mod:`implicit_ncf.als`); no learning
         rate, no batches, no Lightning, and ``weight_decay`` is the frequency-scaled penalty
         ``weight_decay * (n_r + unobserved_weight * n_other) * ||row||**2`` of Rendle et al.
-        (2022). An ALS stage runs on the CPU in this process: ``trainer_kwargs`` (devices,
-        callbacks, loggers) apply only to the other stages. Not the default: the penalty that
-        suits ML-1M collapses on a sparse long-tail set (``docs/results.md`` section 2).
+        (2022), or ``weight_decay * (n_r + penalty_offset) * ||row||**2`` with
+        ``penalty_offset`` set. An ALS stage runs on the CPU in this process:
+        ``trainer_kwargs`` (devices, callbacks, loggers) apply only to the other stages. Not the
+        default: the penalty that suits ML-1M collapses on a sparse long-tail set
+        (``docs/results.md`` section 2).
+    penalty_offset : float or None, default None
+        ``optimizer="als"`` stages only (and the fold-in of a model they trained): the constant
+        ``c`` of the penalty ``weight_decay * (n_r + c) * ||row||**2`` on a row with ``n_r``
+        positives. ``None`` takes ``c = unobserved_weight * n_other`` (the number of items for
+        a user row, of users for an item row), Rendle et al.'s frequency-scaled penalty, which
+        grows with the catalogue; a number keeps it the same on both sides whatever their
+        sizes. An error unless some stage uses ``optimizer="als"``.
     pretrain : bool, default True
         For NeuMF: first train a GMF and an MLP tower separately for ``n_epochs`` each, then
         initialise NeuMF from them and fine-tune it for ``finetune_epochs`` at
@@ -276,6 +285,7 @@ class NeuralCF(_BaseRecommender):
         weight_decay: float = 1e-3,
         lr_decay: float = 1.0,
         optimizer: str = "auto",
+        penalty_offset: float | None = None,
         pretrain: bool = True,
         finetune_epochs: int = 1,
         finetune_learning_rate: float = 5e-4,
@@ -313,6 +323,7 @@ class NeuralCF(_BaseRecommender):
         self.weight_decay = weight_decay
         self.lr_decay = lr_decay
         self.optimizer = optimizer
+        self.penalty_offset = penalty_offset
         self.pretrain = pretrain
         self.finetune_epochs = finetune_epochs
         self.finetune_learning_rate = finetune_learning_rate
@@ -617,6 +628,7 @@ class NeuralCF(_BaseRecommender):
             n_epochs=int(self.n_epochs),
             weight_decay=float(self.weight_decay),
             unobserved_weight=float(self.unobserved_weight),
+            penalty_offset=None if self.penalty_offset is None else float(self.penalty_offset),
             validation=val_tensors,
             patience=patience,
             verbose=bool(self.verbose),
@@ -883,8 +895,9 @@ class NeuralCF(_BaseRecommender):
             "n_steps": int(self.fold_in_steps),
             "learning_rate": float(lr),
             "random_state": seed,
-            # an ALS-trained network's penalty grows with the catalogue (implicit_ncf.als)
+            # an ALS-trained network's penalty has a constant part (implicit_ncf.als)
             "catalogue_penalty": getattr(self, "optimizer_", None) == "als",
+            "penalty_offset": None if self.penalty_offset is None else float(self.penalty_offset),
         }
 
     def _score_folded(self, base_idx: np.ndarray, positives: Any) -> torch.Tensor:

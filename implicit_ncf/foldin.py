@@ -399,6 +399,7 @@ def fold_in(
     unobserved_weight: float = 1.0,
     random_state: Any = None,
     catalogue_penalty: bool = False,
+    penalty_offset: float | None = None,
 ) -> Folded:
     """Optimise fresh embedding rows for ``positives``, everything else frozen.
 
@@ -434,6 +435,8 @@ def fold_in(
     catalogue_penalty : bool, default False
         ``loss="ials"`` only: the model was trained by ``optimizer="als"``, whose penalty also
         grows with the catalogue (see :func:`solve_ials`).
+    penalty_offset : float or None, default None
+        With ``catalogue_penalty``: the model's ``penalty_offset`` (see :func:`solve_ials`).
 
     Returns
     -------
@@ -477,6 +480,7 @@ def fold_in(
             weight_decay=float(weight_decay),
             unobserved_weight=float(unobserved_weight),
             catalogue_penalty=bool(catalogue_penalty),
+            penalty_offset=penalty_offset,
         )
     with torch.inference_mode(False):
         return _fold_in(
@@ -606,6 +610,7 @@ def solve_ials(
     weight_decay: float = 0.0,
     unobserved_weight: float = 1.0,
     catalogue_penalty: bool = False,
+    penalty_offset: float | None = None,
 ) -> Folded:
     """Fold-in of a ``loss="ials"`` model: each row's exact minimiser over its dot-product
     tower, one ridge solve per row, as ALS updates a row.
@@ -626,7 +631,8 @@ def solve_ials(
 
     With ``catalogue_penalty`` the penalty is ``weight_decay * (|I_r| + unobserved_weight *
     n_other) * ||row_r||**2`` instead, the frequency-scaled one ``optimizer="als"`` trains
-    with (:mod:`implicit_ncf.als`).
+    with (:mod:`implicit_ncf.als`), or ``weight_decay * (|I_r| + penalty_offset) *
+    ||row_r||**2`` when ``penalty_offset`` is set, as the model was trained with it.
 
     Raises
     ------
@@ -686,7 +692,8 @@ def solve_ials(
         b.index_add_(0, owner, zi * target[:, None])
         ridge = weight_decay * torch.from_numpy(degree[chunk]).double()
         if catalogue_penalty:
-            ridge = ridge + weight_decay * unobserved_weight * n_other
+            offset_part = unobserved_weight * n_other if penalty_offset is None else penalty_offset
+            ridge = ridge + weight_decay * float(offset_part)
         # (a tiny jitter keeps a zero column of z, e.g. a GMF h entry at 0, solvable)
         a = a + gram + torch.diag_embed(ridge[:, None] * penalty + 1e-10)
         x = torch.linalg.solve(a, b + rhs)
@@ -864,6 +871,7 @@ def update_network(
     learning_rate: float = LEARNING_RATE,
     random_state: Any = None,
     catalogue_penalty: bool = False,
+    penalty_offset: float | None = None,
 ) -> nn.Module:
     """The network of ``partial_fit``: ``network`` copied into ``grown`` (a fresh network of
     ``seen``'s shape), its new and changed users and its new items folded in; returns it.
@@ -891,6 +899,7 @@ def update_network(
         "learning_rate": learning_rate,
         "random_state": rng,
         "catalogue_penalty": catalogue_penalty,
+        "penalty_offset": penalty_offset,
     }
     changed = np.unique(added.nonzero()[0])
     if len(changed):

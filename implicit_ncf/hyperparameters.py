@@ -43,7 +43,7 @@ _STAGE_PARAMS = (
     "lr_decay",
 )
 _TOWER_PARAMS = {
-    "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate", "optimizer"),
+    "gmf": (*_STAGE_PARAMS, "n_epochs", "learning_rate", "optimizer", "penalty_offset"),
     "mlp": (*_STAGE_PARAMS, "n_epochs", "learning_rate"),
     "neumf": _STAGE_PARAMS,
 }
@@ -138,6 +138,7 @@ def check_params(est: Any) -> None:
                 f"optimizer='als' minimises the iALS objective; got loss={est.loss!r}. Pass "
                 "loss='ials' (or 'auto'), or optimizer='auto' for this loss."
             )
+    _check_penalty_offset(est)
     if est.optimizer == "lazy_adam" and est._per_batch_options():
         options = sorted(set(est.trainer_kwargs or {}) & _PER_BATCH_TRAINER_OPTIONS)
         raise ValueError(
@@ -180,6 +181,28 @@ def check_params(est: Any) -> None:
             )
 
 
+def _check_penalty_offset(est: Any) -> None:
+    offset = est.penalty_offset
+    if offset is None:
+        return
+    ok = isinstance(offset, int | float | np.integer | np.floating) and not isinstance(offset, bool)
+    if not ok or not math.isfinite(offset) or offset < 0:
+        raise ValueError(
+            f"penalty_offset must be None or a finite number >= 0 (the constant part of the ALS "
+            f"penalty, e.g. 150.0); got {offset!r}."
+        )
+    towers = est.tower_params if isinstance(est.tower_params, dict) else {}
+    gmf = towers.get("gmf") if isinstance(towers.get("gmf"), dict) else {}
+    tower_als = est.model == "neumf" and est.pretrain and gmf.get("optimizer") == "als"
+    if est.optimizer != "als" and not tower_als:
+        raise ValueError(
+            f"penalty_offset={offset!r} is the ALS penalty's constant part, and no stage of this "
+            f"model uses optimizer='als' (optimizer={est.optimizer!r}, model={est.model!r}). "
+            "Pass optimizer='als' (model='mf' or 'gmf'), or tower_params={'gmf': "
+            "{'optimizer': 'als'}} for NeuMF, or drop penalty_offset."
+        )
+
+
 def _check_tower_params(est: Any) -> None:
     towers = est.tower_params
     if towers is None:
@@ -198,6 +221,8 @@ def _check_tower_params(est: Any) -> None:
         try:
             # each stage trains its own network: the GMF tower, the MLP tower, NeuMF
             stage = {**est.get_params(), **params, "tower_params": None, "model": name}
+            if stage.get("optimizer") != "als":  # only an ALS stage takes the offset
+                stage["penalty_offset"] = None
             type(est)(**stage)._check_params()
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"tower_params[{name!r}]: {exc}") from None

@@ -35,8 +35,11 @@ def positives() -> sp.csr_matrix:
     return x
 
 
-def naive_objective(net: torch.nn.Module, x: sp.csr_matrix) -> torch.Tensor:
-    """The objective of implicit_ncf.als's docstring, by a loop over every (user, item)."""
+def naive_objective(
+    net: torch.nn.Module, x: sp.csr_matrix, offset: float | None = None
+) -> torch.Tensor:
+    """The objective of implicit_ncf.als's docstring, by a loop over every (user, item);
+    ``offset`` is ``penalty_offset``."""
     total = torch.zeros((), dtype=torch.float64)
     dense = x.toarray()
     for u in range(N_USERS):
@@ -47,8 +50,9 @@ def naive_objective(net: torch.nn.Module, x: sp.csr_matrix) -> torch.Tensor:
         total = total + W0 * s.pow(2).sum()
     n_u, n_i = (dense > 0).sum(1), (dense > 0).sum(0)
     p, q = net.user_embedding.weight.double(), net.item_embedding.weight.double()
-    penalty = ((torch.tensor(n_u) + W0 * N_ITEMS) * p.pow(2).sum(1)).sum()
-    penalty = penalty + ((torch.tensor(n_i) + W0 * N_USERS) * q.pow(2).sum(1)).sum()
+    user_c, item_c = (W0 * N_ITEMS, W0 * N_USERS) if offset is None else (offset, offset)
+    penalty = ((torch.tensor(n_u) + user_c) * p.pow(2).sum(1)).sum()
+    penalty = penalty + ((torch.tensor(n_i) + item_c) * q.pow(2).sum(1)).sum()
     return total + WD * penalty
 
 
@@ -75,21 +79,23 @@ def test_user_rows_are_the_closed_form_ridge_solution(model, kw):
     torch.testing.assert_close(t.p.double(), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("offset", [None, 2.5])
 @pytest.mark.parametrize("model", ["mf", "gmf"])
-def test_sweep_minimises_the_item_side_and_lowers_the_objective(model):
+def test_sweep_minimises_the_item_side_and_lowers_the_objective(model, offset):
     net, x = network(model), positives()
-    objective = [als.ials_objective(net, x, weight_decay=WD, unobserved_weight=W0)]
-    naive = float(naive_objective(net, x).detach()) / x.nnz
+    options = {"weight_decay": WD, "unobserved_weight": W0, "penalty_offset": offset}
+    objective = [als.ials_objective(net, x, **options)]
+    naive = float(naive_objective(net, x, offset).detach()) / x.nnz
     np.testing.assert_allclose(objective[0], naive, rtol=1e-5)
     for _ in range(4):
-        als.als_sweep(net, x, weight_decay=WD, unobserved_weight=W0, steps=F + 3)
-        objective.append(als.ials_objective(net, x, weight_decay=WD, unobserved_weight=W0))
+        als.als_sweep(net, x, steps=F + 3, **options)
+        objective.append(als.ials_objective(net, x, **options))
     assert all(b <= a + 1e-6 for a, b in itertools.pairwise(objective)), objective
     assert objective[-1] < 0.5 * objective[0]
     # the item side was solved last: the objective's gradient in the item rows (and an MF
     # item's bias, unpenalised) is zero there
     tables = [net.item_embedding.weight] + ([net.item_bias.weight] if model == "mf" else [])
-    grads = torch.autograd.grad(naive_objective(net, x), tables)
+    grads = torch.autograd.grad(naive_objective(net, x, offset), tables)
     for g in grads:
         assert float(g.abs().max()) < 1e-3, g
 
@@ -129,12 +135,17 @@ def test_als_validation_keeps_the_best_epoch_and_stops_early():
     assert est.best_epoch_ == best
 
 
-def test_neumf_gmf_tower_by_als():
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"tower_params": {"gmf": {"optimizer": "als"}}},
+        {"tower_params": {"gmf": {"optimizer": "als", "penalty_offset": 3.0}}},
+        {"penalty_offset": 3.0, "tower_params": {"gmf": {"optimizer": "als"}}},
+    ],
+)
+def test_neumf_gmf_tower_by_als(params):
     data = planted_interactions(n_users=20, n_items=16, per_user=4, seed=5)
-    est = NeuralCF(
-        n_factors=4, hidden_layers=(8, 4), n_epochs=2, random_state=0,
-        tower_params={"gmf": {"optimizer": "als"}},
-    )  # fmt: skip
+    est = NeuralCF(n_factors=4, hidden_layers=(8, 4), n_epochs=2, random_state=0, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(data)
@@ -142,9 +153,10 @@ def test_neumf_gmf_tower_by_als():
     assert est.optimizer_ != "als"  # the fine-tuning's
 
 
-def test_fold_in_of_an_als_model_reproduces_its_fixed_point():
+@pytest.mark.parametrize("offset", [None, 30.0])
+def test_fold_in_of_an_als_model_reproduces_its_fixed_point(offset):
     split = _planted_split()
-    est = _fit(split.train, n_epochs=40, weight_decay=1e-2)
+    est = _fit(split.train, n_epochs=40, weight_decay=1e-2, penalty_offset=offset)
     users = split.train["user"].unique()[:5]
     from implicit_ncf import foldin
 
@@ -152,13 +164,17 @@ def test_fold_in_of_an_als_model_reproduces_its_fixed_point():
     positives = est.seen_[index]
     parts = foldin.network_parts(est.network_)
     options = est._fold_options()
-    assert options["catalogue_penalty"] is True
+    assert options["catalogue_penalty"] is True and options["penalty_offset"] == offset
     solved = foldin.fold_in(parts, positives, init="zeros", **options)
     trained = est.network_.user_embedding.weight.detach()[index]
     error = float((solved.vectors[0] - trained).abs().max())
     assert error < 1e-3, error
     # the Adam objective's penalty (weight_decay * n_u) gives other rows
     options["catalogue_penalty"] = False
+    other = foldin.fold_in(parts, positives, init="zeros", **options)
+    assert float((other.vectors[0] - trained).abs().max()) > 20 * error
+    # and the other form of the ALS penalty gives other rows too
+    options["catalogue_penalty"], options["penalty_offset"] = True, 1.0 if offset else 30.0
     other = foldin.fold_in(parts, positives, init="zeros", **options)
     assert float((other.vectors[0] - trained).abs().max()) > 20 * error
 
@@ -170,6 +186,11 @@ def test_fold_in_of_an_als_model_reproduces_its_fixed_point():
         ({"model": "neumf", "optimizer": "als"}, r"tower_params=\{'gmf'"),
         ({"model": "mf", "optimizer": "als", "loss": "bce"}, "loss='ials'"),
         ({"tower_params": {"mlp": {"optimizer": "als"}}}, "tower_params"),
+        ({"model": "gmf", "penalty_offset": 5.0}, "no stage of this model uses optimizer='als'"),
+        ({"penalty_offset": 5.0}, r"tower_params=\{'gmf': \{'optimizer': 'als'\}\}"),
+        ({"model": "gmf", "optimizer": "als", "penalty_offset": -1.0}, "penalty_offset must be"),
+        ({"model": "gmf", "optimizer": "als", "penalty_offset": "5"}, "got '5'"),
+        ({"tower_params": {"mlp": {"penalty_offset": 5.0}}}, r"tower_params\['mlp'\]"),
     ],
 )
 def test_als_errors_name_the_fix(params, match):
