@@ -9,7 +9,9 @@ grid, then refitted on all of the training part; every NeuralCF configuration (d
 ``--configs`` says otherwise) is fitted once with ``random_state=0``. Every model is scored by
 the library's ``evaluate``: the test item among 99 sampled unseen items, and among every item the
 user has not interacted with (full ranking). Each figure comes with a 95% bootstrap interval
-over test users. ml-100k is read from ``../shared/data`` and skipped when absent.
+over test users, and each NeuralCF configuration's full-ranking figures are paired with the
+ALS's user by user (``metrics.compare``: the difference, its 95% paired bootstrap interval, a
+Wilcoxon p). ml-100k is read from ``../shared/data`` and skipped when absent.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from implicit_ncf import NeuralCF, PopularityRecommender  # noqa: E402
 from implicit_ncf.data import DuplicateInteractionsWarning  # noqa: E402
 from implicit_ncf.datasets import load_movielens  # noqa: E402
+from implicit_ncf.metrics import compare  # noqa: E402
 from implicit_ncf.splits import leave_one_out  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -45,6 +48,8 @@ def interval(values: np.ndarray, n_resamples: int = 2000, seed: int = 0) -> tupl
 
 
 def scores(model: Any, test: pd.DataFrame) -> dict[str, Any]:
+    """Each protocol's HR@10 / NDCG@10 with its interval, and (key ``"per_user full"``) the
+    full-ranking per-user frame for the paired comparisons."""
     out: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -53,6 +58,8 @@ def scores(model: Any, test: pd.DataFrame) -> dict[str, Any]:
             for metric in ("hr@10", "ndcg@10"):
                 values = rows[metric].to_numpy()
                 out[f"{name} {metric}"] = (float(values.mean()), *interval(values))
+            if n_negatives is None:
+                out["per_user full"] = rows[["user", "hr@10", "ndcg@10"]]
     return out
 
 
@@ -108,7 +115,22 @@ def main(argv: list[str] | None = None) -> int:
                 )
             ]
             print(f"| {label} | " + " | ".join(cells) + f" | {seconds:.1f} |", flush=True)
-        report[name] = {"rows": rows, "als_grid": table.to_dict("records")}
+        paired = []
+        print("\nfull ranking, paired with the ALS over the test users:")
+        print("| model - ALS | HR@10 | p | NDCG@10 | p |")
+        print("|---|---|---|---|---|")
+        for label, result, _ in rows[2:]:
+            diff = compare(result["per_user full"], rows[1][1]["per_user full"])
+            cells = [
+                f"{diff.loc[m, 'difference']:+.4f} [{diff.loc[m, 'ci_low']:+.4f}, "
+                f"{diff.loc[m, 'ci_high']:+.4f}] | {diff.loc[m, 'p_value']:.2g}"
+                for m in ("hr@10", "ndcg@10")
+            ]
+            print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+            paired.append((label, diff.reset_index().to_dict("records")))
+        for _, result, _ in rows:
+            result.pop("per_user full")
+        report[name] = {"rows": rows, "paired": paired, "als_grid": table.to_dict("records")}
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=1, default=str))
     return 0
