@@ -27,6 +27,7 @@ Only torch, numpy and scipy; the estimator calls :func:`fit_als`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,6 @@ __all__ = ["CG_STEPS", "als_sweep", "fit_als", "ials_objective", "penalty_offset
 
 # Conjugate-gradient steps per row and sweep (implicit's default is 3 as well).
 CG_STEPS = 3
-# Positives per chunk of rows: bounds the (positives x factors) gathers of a CG step.
-_CHUNK_POSITIVES = 1 << 16
 
 
 def penalty_offsets(
@@ -84,6 +83,18 @@ class _Bilinear:
         return offset + self.item_bias if self.item_bias is not None else offset.clone()
 
 
+def _sampled_dots(pattern: Tensor, v: Tensor, zt: Tensor) -> Tensor:
+    """``v_r . z_i`` at every position ``(r, i)`` of the CSR ``pattern``, in its order; a
+    gather where the torch build has no ``sampled_addmm`` for the device."""
+    try:
+        return torch.sparse.sampled_addmm(pattern, v, zt, beta=0.0).values()
+    except (RuntimeError, NotImplementedError):
+        rows = torch.repeat_interleave(
+            torch.arange(pattern.shape[0], device=v.device), pattern.crow_indices().diff()
+        )
+        return (v.index_select(0, rows) * zt.T.index_select(0, pattern.col_indices())).sum(1)
+
+
 def _solve_rows(
     csr: sp.csr_matrix,
     rows: Tensor,
@@ -97,38 +108,38 @@ def _solve_rows(
 ) -> None:
     """CG steps on every row ``r`` of ``rows`` (in place) for ``(w0 Z^T Z + Z_I^T W_I Z_I +
     ridge_r D) x_r = Z_I^T W_I (1 - o_I) - w0 Z^T o``; ``D`` is the identity but for the last
-    ``unpenalised`` coordinates. ``csr`` holds each row's positives with their weights."""
+    ``unpenalised`` coordinates. ``csr`` holds each row's positives with their weights.
+
+    Every row is stepped at once through two sparse kernels on ``csr``'s pattern: the
+    sampled product ``v_r . z_i`` at each positive, and the sparse-dense product
+    ``sum_{i in I_r} c_ri z_i``; neither gathers a (positives x factors) copy of ``z``.
+    """
     w0 = float(unobserved_weight)
     gram = w0 * (z.T @ z)
     shared = w0 * (z.T @ offsets)
     mask = torch.ones(z.shape[1], dtype=z.dtype)
     if unpenalised:
         mask[-unpenalised:] = 0.0
-    start = 0
-    while start < csr.shape[0]:  # chunks of rows with at most _CHUNK_POSITIVES positives
-        # (a single row with more positives is a chunk of its own)
-        stop = int(np.searchsorted(csr.indptr, csr.indptr[start] + _CHUNK_POSITIVES, "right"))
-        stop = min(max(stop - 1, start + 1), csr.shape[0])
-        part = csr[start:stop]
-        cols = torch.from_numpy(part.indices.astype(np.int64))
-        weight = torch.from_numpy(part.data.astype(np.float32)).to(z.dtype)
-        owner = torch.from_numpy(np.repeat(np.arange(stop - start), np.diff(part.indptr)))
-        zc = z.index_select(0, cols)
-        reg = ridge[start:stop, None] * mask
+    csr = csr if csr.has_sorted_indices else csr.sorted_indices()
+    indptr = torch.from_numpy(csr.indptr.astype(np.int64))
+    cols = torch.from_numpy(csr.indices.astype(np.int64))
+    weight = torch.from_numpy(csr.data.astype(np.float32)).to(z.dtype)
+    shape = csr.shape
+    reg = ridge[:, None] * mask
+    zt = z.T
+    with warnings.catch_warnings():  # torch flags its sparse CSR support as beta
+        warnings.simplefilter("ignore", UserWarning)
+        pattern = torch.sparse_csr_tensor(indptr, cols, weight, size=shape)
 
-        def spmm(
-            values: Tensor, owner: Tensor = owner, zc: Tensor = zc, n: int = stop - start
-        ) -> Tensor:
-            """``sum_{i in I_r} values_ri z_i`` for every row ``r`` of the chunk."""
-            return zc.new_zeros(n, zc.shape[1]).index_add_(0, owner, zc * values[:, None])
+        def spmm(values: Tensor) -> Tensor:
+            """``sum_{i in I_r} values_ri z_i`` for every row ``r``."""
+            return torch.sparse_csr_tensor(indptr, cols, values, size=shape) @ z
 
-        def apply(
-            v: Tensor, owner: Tensor = owner, zc: Tensor = zc, w: Tensor = weight, reg: Tensor = reg
-        ) -> Tensor:
-            return v @ gram + spmm(w * (v.index_select(0, owner) * zc).sum(1)) + reg * v
+        def apply(v: Tensor) -> Tensor:
+            return v @ gram + spmm(weight * _sampled_dots(pattern, v, zt)) + reg * v
 
         b = spmm(weight * (1.0 - offsets.index_select(0, cols))) - shared
-        x = rows[start:stop].clone()
+        x = rows.clone()
         r = b - apply(x)
         p = r.clone()
         rs = (r * r).sum(1)
@@ -140,8 +151,7 @@ def _solve_rows(
             rs_new = (r * r).sum(1)
             p = r + (rs_new / rs.clamp_min(1e-20))[:, None] * p
             rs = rs_new
-        rows[start:stop] = x
-        start = stop
+    rows.copy_(x)
 
 
 def als_sweep(
@@ -224,28 +234,32 @@ def ials_objective(
     """The iALS objective of the module docstring divided by the number of positives: what
     the history records as an ALS epoch's ``loss``."""
     t = _Bilinear(network)
-    coo = sp.coo_matrix(positives, dtype=np.float32)
-    users = torch.from_numpy(coo.row.astype(np.int64))
-    items = torch.from_numpy(coo.col.astype(np.int64))
-    weight = torch.from_numpy(coo.data)
-    with torch.no_grad():
+    csr = sp.csr_matrix(positives, dtype=np.float32)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    indptr = torch.from_numpy(csr.indptr.astype(np.int64))
+    items = torch.from_numpy(csr.indices.astype(np.int64))
+    weight = torch.from_numpy(csr.data)
+    n_users, n_items = csr.shape
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's sparse CSR support is beta
         y, c = t.q, t.item_offsets()
         x = t.p * t.h
-        s = (x.index_select(0, users) * y.index_select(0, items)).sum(1) + c[items]
+        pattern = torch.sparse_csr_tensor(indptr, items, weight, size=csr.shape)
+        s = _sampled_dots(pattern, x, y.T) + c.index_select(0, items)
         observed = float((weight * (s - 1) ** 2).sum())
         gram = y.T @ y
         catalogue = float(((x @ gram) * x).sum() + 2 * (x @ (y.T @ c)).sum() + len(x) * c @ c)
-        n_users, n_items = positives.shape
-        user_degree = torch.from_numpy(np.bincount(coo.row, minlength=n_users).astype(np.float32))
-        item_degree = torch.from_numpy(np.bincount(coo.col, minlength=n_items).astype(np.float32))
+        user_degree = indptr.diff().to(torch.float32)
+        item_degree = torch.from_numpy(np.bincount(csr.indices, minlength=n_items))
         w0 = float(unobserved_weight)
         user_offset, item_offset = penalty_offsets(n_users, n_items, w0, penalty_offset)
         penalty = float(
             ((user_degree + user_offset) * (t.p**2).sum(1)).sum()
-            + ((item_degree + item_offset) * (t.q**2).sum(1)).sum()
+            + ((item_degree.to(torch.float32) + item_offset) * (t.q**2).sum(1)).sum()
         )
     total = observed + w0 * catalogue + float(weight_decay) * penalty
-    return total / max(1, coo.nnz)
+    return total / max(1, csr.nnz)
 
 
 def _validate(network: torch.nn.Module, users: Tensor, candidates: Tensor, k: int) -> dict:

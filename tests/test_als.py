@@ -79,6 +79,36 @@ def test_user_rows_are_the_closed_form_ridge_solution(model, kw):
     torch.testing.assert_close(t.p.double(), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("fallback", [False, True])
+def test_row_solves_with_empty_rows_and_without_sampled_addmm(fallback, monkeypatch):
+    if fallback:  # a torch build whose sparse kernels lack the device: the gather path
+
+        def missing(*args, **kwargs):
+            raise NotImplementedError("sampled_addmm")
+
+        monkeypatch.setattr(torch.sparse, "sampled_addmm", missing)
+    x = positives().tolil()
+    x[2, :] = 0  # a user without positives: only the catalogue term and the ridge
+    x = x.tocsr()
+    x.eliminate_zeros()
+    reference, net = network("gmf"), network("gmf")
+    options = {"weight_decay": WD, "unobserved_weight": W0}
+    als.als_sweep(net, x, steps=F + 3, **options)
+    t = als._Bilinear(reference)
+    ridge = WD * (torch.from_numpy(np.diff(x.indptr)).float() + W0 * N_ITEMS)
+    z, c = t.q * t.h, t.item_offsets()
+    users = t.p.clone()
+    # the dense closed form of every user row, item side as it was before the sweep
+    for u in range(N_USERS):
+        idx, w = x[u].indices, torch.tensor(x[u].data)
+        a = W0 * z.T @ z + (z[idx].T * w) @ z[idx] + ridge[u] * torch.eye(F)
+        users[u] = torch.linalg.solve(a, (z[idx].T * w) @ (1 - c[idx]) - W0 * z.T @ c)
+    torch.testing.assert_close(net.user_embedding.weight.detach(), users, rtol=1e-4, atol=1e-5)
+    empty = network("gmf")
+    als.als_sweep(empty, sp.csr_matrix((N_USERS, N_ITEMS), dtype=np.float32), **options)
+    assert torch.isfinite(empty.user_embedding.weight).all()
+
+
 @pytest.mark.parametrize("offset", [None, 2.5])
 @pytest.mark.parametrize("model", ["mf", "gmf"])
 def test_sweep_minimises_the_item_side_and_lowers_the_objective(model, offset):
