@@ -19,8 +19,10 @@ With the item side held, each user's row minimises a ridge regression, and the o
 round. An ALS sweep solves every user row, then every item row (an MF item's bias with its
 vector, unpenalised), each by a few conjugate-gradient steps warm-started from the current
 row, as implicit's ``AlternatingLeastSquares`` does. A CG step costs
-``O(nnz * f + (n_users + n_items) * f**2)``: no sampling and no learning rate; an ML-1M sweep
-at 128 factors takes about 3 s on two CPU cores.
+``O(nnz * f + (n_users + n_items) * f**2)``, through two sparse kernels on the positives'
+CSR pattern (``torch.sparse.sampled_addmm`` and a CSR-dense product): no sampling, no
+learning rate, no (positives x factors) copies; an ML-1M sweep at 128 factors takes about
+0.2 s on two CPU cores.
 
 Only torch, numpy and scipy; the estimator calls :func:`fit_als`.
 """
