@@ -360,11 +360,19 @@ def als_quality_row(ctx: Context) -> Row:
     with quiet():
         est.fit(split.train, validation=split.test)
     fit_s = float(est.fit_time_)
-    if not clock.curve and est.optimizer_ == "als":
-        # optimizer="als" trains outside Lightning: its epochs are in the history, timed from
-        # the start of its (only) stage
-        clock.stage = 0
-        clock.curve = [(0, int(r["epoch"]) + 1, r["time"], r["val_hr@10"]) for r in est.history_]
+    names = list(dict.fromkeys(r["stage"] for r in est.history_))
+    outside = len(names) - (clock.stage + 1)
+    if outside > 0:
+        # an optimizer="als" stage trains outside Lightning (alone, or a NeuMF's GMF tower,
+        # its first stage): its epochs are in the history, timed from the start of the stage,
+        # which is the start of the fit
+        als_rows = [
+            (names.index(r["stage"]), int(r["epoch"]) + 1, r["time"], r["val_hr@10"])
+            for r in est.history_
+            if r["stage"] in names[:outside]
+        ]
+        clock.curve = als_rows + [(st + outside, ep, t, hr) for st, ep, t, hr in clock.curve]
+        clock.stage += outside
     final = [row for row in clock.curve if row[0] == clock.stage]
     reached = next((s for _, _, s, hr in final if hr >= als_hr), None)
     any_stage = next((s for _, _, s, hr in clock.curve if hr >= als_hr), None)

@@ -29,7 +29,9 @@ Only torch, numpy and scipy; the estimator calls :func:`fit_als`.
 
 from __future__ import annotations
 
+import copy
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,14 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-__all__ = ["CG_STEPS", "als_sweep", "fit_als", "ials_objective", "penalty_offsets"]
+__all__ = [
+    "CG_STEPS",
+    "als_sweep",
+    "choose_weight_decay",
+    "fit_als",
+    "ials_objective",
+    "penalty_offsets",
+]
 
 # Conjugate-gradient steps per row and sweep (implicit's default is 3 as well).
 CG_STEPS = 3
@@ -293,15 +302,17 @@ def fit_als(
     patience: int | None = None,
     verbose: bool = False,
     stage: str = "",
+    validate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
 ) -> tuple[list[dict[str, float]], int | None]:
     """Train ``network`` (MF or GMF) in place by ``n_epochs`` ALS sweeps (:func:`als_sweep`;
     ``weight_decay``, ``unobserved_weight`` and ``penalty_offset`` as there).
 
     Returns the per-epoch history (``epoch``, ``time``, ``loss`` (:func:`ials_objective`) and,
     with ``validation`` (``(users, candidates)`` of ``batches.validation_tensors``),
-    ``val_hr@10`` and ``val_ndcg@10``) and the best epoch by ``val_ndcg@10`` (None without
-    validation). With validation the network ends with its best epoch's weights; with
-    ``patience`` it stops after that many epochs without improvement.
+    ``val_hr@10`` and ``val_ndcg@10``, or what ``validate(network)`` returns, keys of the
+    same names) and the best epoch by ``val_ndcg@10`` (None without validation). With
+    validation the network ends with its best epoch's weights; with ``patience`` it stops
+    after that many epochs without improvement.
     """
     import sys
     import time
@@ -318,14 +329,16 @@ def fit_als(
         als_sweep(network, positives, **options)
         row: dict[str, float] = {"epoch": epoch, "time": time.perf_counter() - start}
         row["loss"] = ials_objective(network, positives, **options)
-        if validation is not None:
+        if validate is not None:
+            row.update(validate(network))
+        elif validation is not None:
             row.update(_validate(network, *validation, k=10))
         history.append(row)
         if verbose:
             text = "  ".join(f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time"))
             sys.stdout.write(f"{stage:<5} epoch {epoch:>3}  {text}  ({row['time']:.1f}s)\n")
             sys.stdout.flush()
-        if validation is not None:
+        if validation is not None or validate is not None:
             if row["val_ndcg@10"] > best:
                 best, best_epoch, waited = row["val_ndcg@10"], epoch, 0
                 best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
@@ -336,3 +349,90 @@ def fit_als(
     if best_state is not None:
         network.load_state_dict(best_state)
     return history, best_epoch
+
+
+def _full_ranking(
+    network: torch.nn.Module, seen: sp.csr_matrix, users: np.ndarray, targets: np.ndarray
+) -> dict[str, float]:
+    """Full-ranking HR@10 / NDCG@10 (keys ``val_hr@10``, ``val_ndcg@10``) of each user's
+    target among every item outside ``seen``'s row; ties count against the target."""
+    t = _Bilinear(network)
+    with torch.no_grad():
+        z, c = t.q * t.h, t.item_offsets()
+        ranks = []
+        for start in range(0, len(users), 1024):
+            u = users[start : start + 1024]
+            scores = t.p[torch.from_numpy(u)] @ z.T + c
+            rows = seen[u]
+            owner = np.repeat(np.arange(len(u)), np.diff(rows.indptr))
+            scores[
+                torch.from_numpy(owner), torch.from_numpy(rows.indices.astype(np.int64))
+            ] = -torch.inf
+            target = scores[torch.arange(len(u)), torch.from_numpy(targets[start : start + 1024])]
+            ranks.append((scores >= target[:, None]).sum(1) - 1)
+        rank = torch.cat(ranks).double()
+    hit = (rank < 10).double()
+    return {
+        "val_hr@10": float(hit.mean()),
+        "val_ndcg@10": float((hit / torch.log2(rank + 2.0)).mean()),
+    }
+
+
+def choose_weight_decay(
+    network: torch.nn.Module,
+    positives: sp.csr_matrix,
+    candidates: Sequence[float],
+    *,
+    n_epochs: int,
+    unobserved_weight: float,
+    penalty_offset: float | None = None,
+    random_state: int | None = None,
+) -> tuple[float, list[dict[str, float]]]:
+    """The ALS ``weight_decay`` among ``candidates`` whose fit scores the best full-ranking
+    NDCG@10 on a validation item per user carved from ``positives``.
+
+    One positive of every user with at least two is held out at random (``random_state``);
+    from ``network``'s current weights (left unchanged), each candidate is fitted by
+    ``n_epochs`` sweeps on the rest (:func:`fit_als`), scored after every sweep by the rank
+    of each held-out item among every item outside the user's remaining positives, and
+    keeps its best sweep. Returns the chosen value (the first of equal scores) and one row
+    per candidate (``weight_decay``, ``best_epoch``, ``val_hr@10``, ``val_ndcg@10``); when no
+    user has two positives, the first candidate and no rows.
+    """
+    csr = sp.csr_matrix(positives, dtype=np.float32)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    degree = np.diff(csr.indptr)
+    users = np.flatnonzero(degree >= 2)
+    if not len(users):  # nothing to hold out: the first candidate, unscored
+        return float(candidates[0]), []
+    rng = np.random.default_rng(random_state)
+    pick = csr.indptr[users] + rng.integers(0, degree[users])
+    targets = csr.indices[pick].astype(np.int64)
+    keep = np.ones(csr.nnz, dtype=bool)
+    keep[pick] = False
+    owner = np.repeat(np.arange(csr.shape[0]), degree)
+    inner = sp.csr_matrix((csr.data[keep], (owner[keep], csr.indices[keep])), shape=csr.shape)
+    rows: list[dict[str, float]] = []
+    for weight_decay in candidates:
+        trial = copy.deepcopy(network)
+        history, best_epoch = fit_als(
+            trial,
+            inner,
+            n_epochs=n_epochs,
+            weight_decay=float(weight_decay),
+            unobserved_weight=unobserved_weight,
+            penalty_offset=penalty_offset,
+            validate=lambda net: _full_ranking(net, inner, users, targets),
+        )
+        best = history[int(best_epoch or 0)]
+        rows.append(
+            {
+                "weight_decay": float(weight_decay),
+                "best_epoch": float(best_epoch or 0),
+                "val_hr@10": best["val_hr@10"],
+                "val_ndcg@10": best["val_ndcg@10"],
+            }
+        )
+    chosen = max(range(len(rows)), key=lambda r: (rows[r]["val_ndcg@10"], -r))
+    return rows[chosen]["weight_decay"], rows

@@ -24,7 +24,7 @@ import torch
 from . import batches
 from ._validation import _check_positive_int
 from .data import IdEncoder, interactions_to_csr, pair_weights
-from .hyperparameters import _PER_BATCH_TRAINER_OPTIONS, check_params
+from .hyperparameters import _PER_BATCH_TRAINER_OPTIONS, check_params, tower_overrides
 from .popularity import PopularityRecommender
 from .recommender import NotFittedError, UnknownIdWarning, _BaseRecommender
 
@@ -49,8 +49,10 @@ class NeuralCF(_BaseRecommender):
     model : {"neumf", "gmf", "mlp", "mf"}, default "neumf"
         The network. ``"mf"`` is plain dot-product matrix factorisation (with biases), the
         baseline every NCF number should stand beside.
-    n_factors : int, default 64
-        Embedding size of the GMF / MF towers (NCF's "predictive factors").
+    n_factors : int or None, default None
+        Embedding size of the GMF / MF towers (NCF's "predictive factors"). ``None``: 128 for
+        NeuMF (whose GMF tower ``tower_params="auto"`` solves by ALS), 64 for the other
+        networks; both chosen on validation data (``docs/results.md`` section 2).
     hidden_layers : sequence of int, default (128, 64, 32)
         MLP tower: ``hidden_layers[0]`` is the concatenated embedding width, then the ReLU layers.
     dropout : float, default 0.0
@@ -110,9 +112,14 @@ class NeuralCF(_BaseRecommender):
         Maximum number of epochs (of each tower when NeuMF is pretrained).
     learning_rate : float, default 2e-3
         Adam learning rate.
-    weight_decay : float, default 1e-3
+    weight_decay : float or sequence of float, default 1e-3
         L2 penalty on the embedding rows touched by each batch (see ``NCFModule``); with
-        ``optimizer="als"`` the frequency-scaled penalty of that entry.
+        ``optimizer="als"`` the frequency-scaled penalty of that entry. An ALS stage also
+        takes a sequence of candidates: one positive of every user with at least two is held
+        out at random, each candidate is fitted on the rest for ``n_epochs`` sweeps and scored
+        after each by the full-ranking NDCG@10 of the held-out items, and the best is refitted
+        on every positive for as many sweeps as its best score took
+        (:func:`implicit_ncf.als.choose_weight_decay`; ``penalty_search_`` records it).
     lr_decay : float, default 1.0
         Learning rate multiplier applied after every epoch (1.0 keeps it constant). 0.8 was the
         best setting found on MovieLens-1M, but it costs 3-5 points of HR@10 on smaller datasets,
@@ -159,14 +166,20 @@ class NeuralCF(_BaseRecommender):
     finetune_learning_rate : float, default 5e-4
         Adam learning rate of NeuMF after pretraining (lower than ``learning_rate``: the
         pretrained towers are already close to a good solution).
-    tower_params : dict or None, default None
+    tower_params : "auto", dict or None, default "auto"
         For a pretrained NeuMF: parameters that differ per stage, keyed ``"gmf"``, ``"mlp"``
         (the towers' own fits) and ``"neumf"`` (the fine-tuning), each a dict over
         ``loss``, ``n_negatives``, ``n_sampled``, ``unobserved_weight``, ``batch_size``,
         ``weight_decay``, ``lr_decay`` and, for the towers, ``n_epochs`` and ``learning_rate``
-        (and ``optimizer`` for the GMF tower: ``{"gmf": {"optimizer": "als"}}``); e.g.
-        ``{"gmf": {"loss": "softmax"}}`` trains the GMF tower with the softmax loss and the
-        rest with ``loss``. Stages not named use the estimator's own parameters.
+        (and ``optimizer`` and ``penalty_offset`` for the GMF tower: ``{"gmf": {"optimizer":
+        "als"}}``); e.g. ``{"gmf": {"loss": "softmax"}}`` trains the GMF tower with the
+        softmax loss and the rest with ``loss``. Stages not named use the estimator's own
+        parameters; ``None`` names none. ``"auto"`` is
+        ``implicit_ncf.hyperparameters.AUTO_TOWER_PARAMS`` when the GMF tower trains on the
+        iALS loss with ``gmf_output="fixed"`` (``loss="auto"`` or ``"ials"``), none
+        otherwise: the GMF tower solved by ALS (``optimizer="als"``, ``penalty_offset=100``)
+        with its ``weight_decay`` chosen per fit among 0.015, 0.03, 0.06 and 0.1 (see
+        ``weight_decay``; ``docs/results.md`` section 2).
     early_stopping : bool, default False
         Hold out each user's latest training interaction (random one without timestamps) as an
         internal validation set carved from the training data, validate HR@10/NDCG@10 every epoch,
@@ -240,6 +253,10 @@ class NeuralCF(_BaseRecommender):
     optimizer_ : {"adam", "lazy_adam", "als"}
         The optimizer the final network was trained with (``optimizer``, resolved when it is
         ``"auto"``).
+    penalty_search_ : list of dict or None
+        One entry per ALS stage whose ``weight_decay`` was a sequence (the default NeuMF's GMF
+        tower): ``stage``, the ``chosen`` value and, per candidate, its ``weight_decay``,
+        ``best_epoch``, ``val_hr@10`` and ``val_ndcg@10``; None when no stage searched.
     fit_time_ : float
         Seconds spent in ``fit``.
 
@@ -271,7 +288,7 @@ class NeuralCF(_BaseRecommender):
         self,
         *,
         model: str = "neumf",
-        n_factors: int = 64,
+        n_factors: int | None = None,
         hidden_layers: Sequence[int] = (128, 64, 32),
         dropout: float = 0.0,
         gmf_output: str = "fixed",
@@ -282,14 +299,14 @@ class NeuralCF(_BaseRecommender):
         batch_size: int = 2048,
         n_epochs: int = 8,
         learning_rate: float = 2e-3,
-        weight_decay: float = 1e-3,
+        weight_decay: float | Sequence[float] = 1e-3,
         lr_decay: float = 1.0,
         optimizer: str = "auto",
         penalty_offset: float | None = None,
         pretrain: bool = True,
         finetune_epochs: int = 1,
         finetune_learning_rate: float = 5e-4,
-        tower_params: dict[str, dict[str, Any]] | None = None,
+        tower_params: dict[str, dict[str, Any]] | str | None = "auto",
         early_stopping: bool = False,
         patience: int = 3,
         min_rating: float | None = None,
@@ -449,6 +466,7 @@ class NeuralCF(_BaseRecommender):
             )
 
         self._stages: list[tuple[str, list[dict[str, float]], int | None, str]] = []
+        self._searches: list[dict[str, Any]] = []
         try:
             from .training import _preserve_torch_rng
 
@@ -463,9 +481,9 @@ class NeuralCF(_BaseRecommender):
                     model=str(self.model),
                     weights=train_w,
                 )
-            stages = self._stages
+            stages, searches = self._stages, self._searches
         finally:
-            del self._stages
+            del self._stages, self._searches
         network = network.cpu().eval()
         history = [{"stage": name, **row} for name, rows, _, _ in stages for row in rows]
         best_epoch, optimizer = stages[-1][2], stages[-1][3]
@@ -474,6 +492,7 @@ class NeuralCF(_BaseRecommender):
         self.seen_, self.item_popularity_ = seen, popularity
         self.history_, self.best_epoch_ = history, best_epoch
         self.optimizer_ = optimizer
+        self.penalty_search_ = searches or None
         self.network_ = network
         self.fit_time_ = time.perf_counter() - start
         return self
@@ -521,7 +540,7 @@ class NeuralCF(_BaseRecommender):
         loss = self._network_loss(model)
         if loss != self.loss:  # "auto": train this network with the loss it resolves to
             stage = type(self)(**{**self.get_params(), "loss": loss})
-            stage._stages = self._stages
+            stage._stages, stage._searches = self._stages, self._searches
             args = (users, items, train_u, train_i, val_tensors, seed)
             return stage._train(*args, model=model, weights=weights, network=network)
         if self.optimizer == "als":
@@ -614,7 +633,7 @@ class NeuralCF(_BaseRecommender):
         (:func:`implicit_ncf.als.fit_als`), outside Lightning: no learning rate, no batches."""
         import scipy.sparse as sp
 
-        from .als import fit_als
+        from .als import choose_weight_decay, fit_als
 
         values = np.ones(len(train_u), np.float32) if weights is None else weights
         positives = sp.csr_matrix(
@@ -622,13 +641,31 @@ class NeuralCF(_BaseRecommender):
             shape=(network.n_users, network.n_items),
         )
         patience = int(self.patience) if (self.early_stopping and val_tensors) else None
+        offset = None if self.penalty_offset is None else float(self.penalty_offset)
+        weight_decay, n_epochs = self.weight_decay, int(self.n_epochs)
+        if not isinstance(weight_decay, int | float | np.integer | np.floating):
+            # candidates: the penalty is chosen on a validation item per user carved from
+            # these positives (implicit_ncf.als.choose_weight_decay), then refitted on all of
+            # them for as many sweeps as its best
+            weight_decay, rows = choose_weight_decay(
+                network,
+                positives,
+                [float(w) for w in weight_decay],
+                n_epochs=int(self.n_epochs),
+                unobserved_weight=float(self.unobserved_weight),
+                penalty_offset=offset,
+                random_state=self.random_state,
+            )
+            self._searches.append({"stage": model, "chosen": weight_decay, "candidates": rows})
+            best = [r["best_epoch"] for r in rows if r["weight_decay"] == weight_decay]
+            n_epochs = 1 + int(best[0]) if best else n_epochs
         history, best_epoch = fit_als(
             network,
             positives,
-            n_epochs=int(self.n_epochs),
-            weight_decay=float(self.weight_decay),
+            n_epochs=n_epochs,
+            weight_decay=float(weight_decay),
             unobserved_weight=float(self.unobserved_weight),
-            penalty_offset=None if self.penalty_offset is None else float(self.penalty_offset),
+            penalty_offset=offset,
             validation=val_tensors,
             patience=patience,
             verbose=bool(self.verbose),
@@ -669,7 +706,7 @@ class NeuralCF(_BaseRecommender):
         included): the one its fold-in and ``partial_fit`` follow."""
         loss = self
         if self.model == "neumf" and self.pretrain:
-            overrides = dict((self.tower_params or {}).get("neumf", {}))
+            overrides = dict(tower_overrides(self).get("neumf", {}))
             if "loss" in overrides:
                 loss = type(self)(loss=overrides["loss"])
         return loss._network_loss(str(self.model))
@@ -678,11 +715,11 @@ class NeuralCF(_BaseRecommender):
         """The estimator that trains stage ``name`` of a pretrained NeuMF: ``self`` with
         ``fixed`` and then ``tower_params[name]`` applied (``self`` when neither changes
         anything); it records its history in this fit's stages."""
-        overrides = {**fixed, **dict((self.tower_params or {}).get(name, {}))}
+        overrides = {**fixed, **dict(tower_overrides(self).get(name, {}))}
         if not overrides:
             return self
         stage = type(self)(**{**self.get_params(), **overrides})
-        stage._stages = self._stages
+        stage._stages, stage._searches = self._stages, self._searches
         return stage
 
     def _training_batches(
@@ -732,6 +769,12 @@ class NeuralCF(_BaseRecommender):
             train_u, train_i, sampler, n_items=n_items, n_shared=n_shared, **common
         )
 
+    def _n_factors(self) -> int:
+        """``n_factors``, or for ``None`` 128 for NeuMF (every stage of it) and 64 otherwise."""
+        if self.n_factors is None:
+            return 128 if self.model == "neumf" else 64
+        return int(self.n_factors)
+
     def _build_network(self, n_users: int, n_items: int, *, model: str | None = None) -> Any:
         """A fresh network of this estimator's hyperparameters (``model`` overrides the kind)."""
         from .networks import build_network
@@ -740,7 +783,7 @@ class NeuralCF(_BaseRecommender):
             self.model if model is None else model,
             int(n_users),
             int(n_items),
-            n_factors=int(self.n_factors),
+            n_factors=self._n_factors(),
             hidden_layers=tuple(int(h) for h in self.hidden_layers),
             dropout=float(self.dropout),
             gmf_output=str(self.gmf_output),
@@ -889,7 +932,7 @@ class NeuralCF(_BaseRecommender):
             n_negatives = min(int(self.n_sampled), SOFTMAX_NEGATIVES)
         return {
             "n_negatives": n_negatives,
-            "weight_decay": float(self.weight_decay),
+            "weight_decay": self._fitted_weight_decay(),
             "loss": loss,
             "unobserved_weight": float(self.unobserved_weight),
             "n_steps": int(self.fold_in_steps),
@@ -899,6 +942,14 @@ class NeuralCF(_BaseRecommender):
             "catalogue_penalty": getattr(self, "optimizer_", None) == "als",
             "penalty_offset": None if self.penalty_offset is None else float(self.penalty_offset),
         }
+
+    def _fitted_weight_decay(self) -> float:
+        """The fitted network's ``weight_decay``: the one chosen among candidates for an ALS
+        network (``penalty_search_``), else the parameter."""
+        search = getattr(self, "penalty_search_", None)
+        if getattr(self, "optimizer_", None) == "als" and search:
+            return float(search[-1]["chosen"])
+        return float(self.weight_decay)
 
     def _score_folded(self, base_idx: np.ndarray, positives: Any) -> torch.Tensor:
         from . import foldin
@@ -1036,4 +1087,5 @@ class NeuralCF(_BaseRecommender):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_stages", None)
+        state.pop("_searches", None)
         return state

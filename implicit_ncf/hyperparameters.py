@@ -14,7 +14,7 @@ import numpy as np
 
 from ._validation import _check_positive_int
 
-__all__ = ["check_params"]
+__all__ = ["AUTO_TOWER_PARAMS", "check_params", "tower_overrides"]
 
 _MODELS = ("neumf", "gmf", "mlp", "mf")
 # Trainer options whose meaning depends on one optimizer step per trainer batch.
@@ -49,6 +49,37 @@ _TOWER_PARAMS = {
 }
 
 
+# tower_params="auto" (the default): a pretrained NeuMF's GMF tower solved by ALS, its penalty
+# weight_decay * (n_r + 100) chosen per fit among these candidates on a validation item per user
+# carved from the training data (docs/results.md section 2).
+AUTO_TOWER_PARAMS: dict[str, dict[str, Any]] = {
+    "gmf": {"optimizer": "als", "weight_decay": (0.015, 0.03, 0.06, 0.1), "penalty_offset": 100.0}
+}
+
+
+def tower_overrides(est: Any) -> dict[str, dict[str, Any]]:
+    """The per-stage overrides of ``est.tower_params``: ``"auto"`` resolves to
+    :data:`AUTO_TOWER_PARAMS` when the GMF tower trains on the iALS loss with its output
+    vector fixed (what ALS solves), and to none otherwise; ``None`` is none."""
+    towers = est.tower_params
+    if towers is None:
+        return {}
+    if isinstance(towers, str) and towers == "auto":
+        ials = est.loss in ("auto", "ials")
+        if ials and est.gmf_output == "fixed":
+            return {name: dict(params) for name, params in AUTO_TOWER_PARAMS.items()}
+        return {}
+    return dict(towers) if isinstance(towers, dict) else {}  # anything else: check_params says
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
 def check_params(est: Any) -> None:
     """Check every hyperparameter of a :class:`~implicit_ncf.NeuralCF` (``est``); the errors
     name the parameter, the value and the fix."""
@@ -70,8 +101,9 @@ def check_params(est: Any) -> None:
             f"losses), 'ials' (the implicit-ALS objective over the whole catalogue); got "
             f"{est.loss!r}."
         )
+    if est.n_factors is not None:
+        _check_positive_int(est.n_factors, "n_factors")
     for name in (
-        "n_factors",
         "n_negatives",
         "n_sampled",
         "batch_size",
@@ -100,7 +132,6 @@ def check_params(est: Any) -> None:
         ("dropout", 0.0, 1.0),
         ("learning_rate", 0.0, math.inf),
         ("finetune_learning_rate", 0.0, math.inf),
-        ("weight_decay", 0.0, math.inf),
         ("unobserved_weight", 0.0, math.inf),
         ("lr_decay", 0.0, 1.0),
     ):
@@ -117,6 +148,7 @@ def check_params(est: Any) -> None:
             ok = ok and value > low
         if not ok:
             raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
+    _check_weight_decay(est)
     from .training import OPTIMIZERS
 
     choices = ["auto", *OPTIMIZERS, "als"]
@@ -181,6 +213,31 @@ def check_params(est: Any) -> None:
             )
 
 
+def _check_weight_decay(est: Any) -> None:
+    value = est.weight_decay
+    if _is_number(value) and value >= 0:
+        return
+    candidates = (
+        isinstance(value, list | tuple | np.ndarray)
+        and len(value) > 0
+        and all(_is_number(v) and v >= 0 for v in value)
+    )
+    if candidates and est.optimizer == "als":
+        return
+    if candidates:
+        raise ValueError(
+            f"weight_decay={value!r}: a sequence of candidates (chosen per fit on a validation "
+            f"item per user carved from the training data) is for optimizer='als' stages; got "
+            f"optimizer={est.optimizer!r}. Pass one number, optimizer='als' (model='mf' or "
+            "'gmf'), or the candidates in tower_params={'gmf': {'optimizer': 'als', "
+            "'weight_decay': [...]}} for NeuMF."
+        )
+    raise ValueError(
+        f"weight_decay must be a finite number >= 0 (e.g. 1e-3), or for optimizer='als' a "
+        f"non-empty sequence of them; got {value!r}."
+    )
+
+
 def _check_penalty_offset(est: Any) -> None:
     offset = est.penalty_offset
     if offset is None:
@@ -191,7 +248,7 @@ def _check_penalty_offset(est: Any) -> None:
             f"penalty_offset must be None or a finite number >= 0 (the constant part of the ALS "
             f"penalty, e.g. 150.0); got {offset!r}."
         )
-    towers = est.tower_params if isinstance(est.tower_params, dict) else {}
+    towers = tower_overrides(est) if isinstance(est.tower_params, dict | str) else {}
     gmf = towers.get("gmf") if isinstance(towers.get("gmf"), dict) else {}
     tower_als = est.model == "neumf" and est.pretrain and gmf.get("optimizer") == "als"
     if est.optimizer != "als" and not tower_als:
@@ -207,10 +264,12 @@ def _check_tower_params(est: Any) -> None:
     towers = est.tower_params
     if towers is None:
         return
+    if isinstance(towers, str) and towers == "auto":
+        towers = tower_overrides(est)
     if not isinstance(towers, dict) or set(towers) - set(_TOWER_PARAMS):
         raise ValueError(
-            f"tower_params must be None or a dict keyed by 'gmf', 'mlp' and/or 'neumf', each "
-            f"a dict of parameters; got {towers!r}."
+            f"tower_params must be 'auto', None or a dict keyed by 'gmf', 'mlp' and/or "
+            f"'neumf', each a dict of parameters; got {towers!r}."
         )
     for name, params in towers.items():
         allowed = _TOWER_PARAMS[name]

@@ -78,7 +78,7 @@ def refresh(
     module = NCFModule(
         network,
         learning_rate=float(learning_rate),
-        weight_decay=float(est.weight_decay),
+        weight_decay=est._fitted_weight_decay(),
         step_batch_size=int(est.batch_size),
         optimizer="lazy_adam",
         loss=est._final_loss(),

@@ -69,6 +69,7 @@ def save_model(est: NeuralCF, path: str | os.PathLike[str]) -> None:
         ],
         "fit_time": float(est.fit_time_),
         "optimizer": str(getattr(est, "optimizer_", est.optimizer)),
+        "penalty_search": getattr(est, "penalty_search_", None),
     }
     path = Path(path)
     fd, tmp = _create_temporary(path)
@@ -160,6 +161,7 @@ def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
     est.fit_time_ = payload.get("fit_time", float("nan"))
     # files written before optimizer="auto" hold the one used in their params
     est.optimizer_ = str(payload.get("optimizer", est.optimizer))
+    est.penalty_search_ = payload.get("penalty_search")
     est.network_ = network.eval()
     return est
 

@@ -187,6 +187,7 @@ def _fit_ials(model: str, data: pd.DataFrame, **kw) -> NeuralCF:
         "learning_rate": 1e-2,
         "weight_decay": 0.0,
         "unobserved_weight": 1.0,
+        "tower_params": None,  # every stage by Adam: the ALS tower is tests/test_als.py's
         **kw,
     }
     with warnings.catch_warnings():

@@ -314,7 +314,7 @@ def test_tower_params_train_each_stage_with_its_own_parameters(monkeypatch):
         ({"gmf": {"model": "mf"}}, r"tower_params\['gmf'\] must be a dict over"),
         ({"neumf": {"n_epochs": 3}}, r"tower_params\['neumf'\] must be a dict over"),
         ({"mlp": {"loss": "hinge"}}, r"tower_params\['mlp'\]: loss must be one of"),
-        ([("gmf", {})], "must be None or a dict"),
+        ([("gmf", {})], "must be 'auto', None or a dict"),
     ],
 )
 def test_bad_tower_params_name_the_stage(towers, message):

@@ -172,8 +172,9 @@ def test_plot_metrics_accepts_interval_frames(results) -> None:
     assert len(_error_bars(axes[0])) == 1 and len(_error_bars(axes[1])) == 1
     per_model = {"NeuMF": long.loc["NeuMF"]}  # indexed by metric, ci_low/ci_high columns
     axes = plot_metrics(results, intervals=per_model)
-    tops = [float(seg[:, 1].max()) for seg in _error_bars(axes[0])]
-    assert tops == pytest.approx([0.99])
+    # the bar's foot is the interval's low end (its top may be the value itself, here 1.0)
+    feet = [float(seg[:, 1].min()) for seg in _error_bars(axes[0])]
+    assert feet == pytest.approx([0.1])
 
 
 @pytest.mark.parametrize(
