@@ -146,9 +146,9 @@ class NeuralCF(_BaseRecommender):
         ``weight_decay * (n_r + unobserved_weight * n_other) * ||row||**2`` of Rendle et al.
         (2022), or ``weight_decay * (n_r + penalty_offset) * ||row||**2`` with
         ``penalty_offset`` set. An ALS stage runs on the CPU in this process:
-        ``trainer_kwargs`` (devices, callbacks, loggers) apply only to the other stages. Not the
-        default: the penalty that suits ML-1M collapses on a sparse long-tail set
-        (``docs/results.md`` section 2).
+        ``trainer_kwargs`` (devices, callbacks, loggers) apply only to the other stages. The
+        default NeuMF solves its GMF tower so (``tower_params="auto"``), with the penalty chosen
+        per fit: no single penalty suits every density (``docs/results.md`` section 2).
     penalty_offset : float or None, default None
         ``optimizer="als"`` stages only (and the fold-in of a model they trained): the constant
         ``c`` of the penalty ``weight_decay * (n_r + c) * ||row||**2`` on a row with ``n_r``
