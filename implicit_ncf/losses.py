@@ -156,7 +156,11 @@ def ials_loss(
     if hasattr(network, "bilinear_part"):
         x, y, c = network.bilinear_part(users)
         exact = _bilinear_catalogue(x, y, c)
-        part = torch.einsum("bf,bkf->bk", x, y[sampled]) + c[sampled]
+        # index_select, not y[sampled]: the backward of advanced indexing accumulates by
+        # atomic adds on CPU threads, which made fits with random_state unrepeatable
+        flat = sampled.reshape(-1)
+        picked = y.index_select(0, flat).view(*sampled.shape, -1)
+        part = torch.einsum("bf,bkf->bk", x, picked) + c.index_select(0, flat).view_as(sampled)
         rest = scores.pow(2) - part.pow(2)
     else:
         exact, rest = torch.zeros_like(observed), scores.pow(2)

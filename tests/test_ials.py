@@ -264,6 +264,28 @@ def test_ials_loss_of_neumf_is_exact_without_the_mlp_part():
     assert got == pytest.approx(_naive_ials(net, users, items, unobserved), rel=1e-5)
 
 
+def test_ials_loss_gradient_of_neumf_is_repeatable_on_cpu_threads():
+    # the sampled items repeat across a batch; their gradients must add up in a fixed order,
+    # or two fits with the same random_state drift apart (advanced indexing did not)
+    torch.manual_seed(0)
+    net = build_network("neumf", 50, 40, n_factors=64, hidden_layers=(32, 16))
+    users, items = torch.randint(0, 50, (4096,)), torch.randint(0, 40, (4096,))
+    unobserved = torch.full((4096,), 0.1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(4):
+            net.zero_grad()
+            torch.manual_seed(1)
+            ials_loss(net, users, items, unobserved, n_sampled=8).backward()
+            grads.append(net.gmf.item_embedding.weight.grad.clone())
+    finally:
+        torch.set_num_threads(threads)
+    for grad in grads[1:]:
+        assert torch.equal(grad, grads[0])
+
+
 def test_neumf_ials_fine_tuning_starts_from_the_gmf_tower():
     from implicit_ncf.networks import MLP, NeuMF
 
