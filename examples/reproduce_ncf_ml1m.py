@@ -10,7 +10,10 @@ Three modes:
     (``loss="bce"``: the defaults before ``loss="auto"``), and the ``optimizer="als"`` recipes
     chosen on ML-1M's validation data: ``gmf-als`` (128 factors), ``gmf-als-192``,
     ``gmf-als-1024`` and ``neumf-als``; Rendle et al.'s published iALS settings
-    ``gmf-ials-rendle``, and ``neumf-uw03`` (``RECIPES`` below).
+    ``gmf-ials-rendle``, and ``neumf-uw03`` (``RECIPES`` below); ``als`` is implicit's ALS
+    (``pip install implicit_ncf[bench]``), tuned by ``bench.peers.tune_als`` on a random
+    training item per user carved from the training pairs (the test file is not read while
+    tuning), refitted on every training pair and scored by the same evaluator.
 
 ``python examples/reproduce_ncf_ml1m.py --tune``
     The model-selection runs behind the defaults: every configuration is trained on the canonical
@@ -150,6 +153,24 @@ def tune(shared: Path, configs: list[dict[str, Any]], out: Path | None) -> None:
         out.write_text(json.dumps({"validation": how, "runs": runs}, indent=1))
 
 
+def tuned_als(train: pd.DataFrame) -> Any:
+    """implicit's ALS tuned on validation data carved from ``train`` and refitted on all of
+    it, or None (with a message) when implicit is not installed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    try:
+        import implicit  # noqa: F401
+
+        from bench.peers import ImplicitALS, tune_als
+    except ImportError:
+        print("als: skipped, implicit is not installed (pip install implicit_ncf[bench])")
+        return None
+    best, table = tune_als(train)
+    print(f"als: chosen on validation {best}\n{table.to_string(index=False)}", flush=True)
+    model = ImplicitALS(**best).fit(train)
+    print(f"als: fitted in {model.fit_time_:.1f}s", flush=True)
+    return model
+
+
 def reproduce(shared: Path, models: list[str], out: Path | None) -> None:
     """Every model at its defaults on the paper's negatives and under full ranking, each figure
     with its 95% bootstrap interval over users, the corrected full-ranking estimates from the
@@ -167,6 +188,11 @@ def reproduce(shared: Path, models: list[str], out: Path | None) -> None:
     fitted["popularity"] = PopularityRecommender().fit(train)
     seconds = {"popularity": time.perf_counter() - start}
     for name in models:
+        if name == "als":
+            als = tuned_als(train)
+            if als is not None:
+                fitted[name], seconds[name] = als, als.fit_time_
+            continue
         model = NeuralCF(**RECIPES.get(name, {"model": name}), random_state=0).fit(train)
         fitted[name], seconds[name] = model, model.fit_time_
         print(

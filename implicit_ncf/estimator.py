@@ -140,8 +140,8 @@ class NeuralCF(_BaseRecommender):
         ``"lazy_adam"`` is not combined with those ``trainer_kwargs``. ``"als"`` (``model="mf"``
         or ``"gmf"`` with the iALS loss, or NeuMF's GMF tower through ``tower_params``) solves
         the iALS objective by alternating least squares instead of gradient steps: each epoch
-        is one sweep over every user row, then every item row, each by three
-        conjugate-gradient steps, as implicit's ALS does (:mod:`implicit_ncf.als`); no learning
+        is one sweep over every user row, then every item row, each by eight
+        conjugate-gradient steps (implicit's ALS takes three; :mod:`implicit_ncf.als`); no learning
         rate, no batches, no Lightning, and ``weight_decay`` is the frequency-scaled penalty
         ``weight_decay * (n_r + unobserved_weight * n_other) * ||row||**2`` of Rendle et al.
         (2022), or ``weight_decay * (n_r + penalty_offset) * ||row||**2`` with
