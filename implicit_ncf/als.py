@@ -19,8 +19,8 @@ With the item side held, each user's row minimises a ridge regression, and the o
 round. An ALS sweep solves every user row, then every item row (an MF item's bias with its
 vector, unpenalised), each by conjugate-gradient steps warm-started from the current row,
 as implicit's ``AlternatingLeastSquares`` does (:data:`CG_STEPS` of them, where implicit
-takes three: eight come close to the exact solve and scored higher on validation data,
-``docs/results.md`` section 2). A CG step costs
+takes three: eight scored higher than three on validation data and sixteen no higher than
+eight, ``docs/results.md`` section 2). A CG step costs
 ``O(nnz * f + (n_users + n_items) * f**2)``, through two sparse kernels on the positives'
 CSR pattern (``torch.sparse.sampled_addmm`` and a CSR-dense product): no sampling, no
 learning rate, no (positives x factors) copies; an ML-1M sweep at 128 factors takes about
