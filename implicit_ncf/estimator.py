@@ -55,8 +55,8 @@ class NeuralCF(_BaseRecommender):
         networks; both chosen on validation data (``docs/results.md`` section 2).
     hidden_layers : sequence of int, default (128, 64, 32)
         MLP tower: ``hidden_layers[0]`` is the concatenated embedding width, then the ReLU layers.
-        ``(64, 32, 16)`` fits NeuMF about a fifth faster on ML-1M at the same validation quality
-        within the noise (``docs/results.md`` section 2).
+        ``(64, 32, 16)`` fits NeuMF on ML-1M in about three quarters of the time at the same
+        validation quality within the noise (``docs/results.md`` section 2).
     dropout : float, default 0.0
         Dropout between MLP layers.
     gmf_output : {"fixed", "learned"}, default "fixed"
