@@ -10,7 +10,8 @@ process only: the ALS row solves (:mod:`implicit_ncf.als`: the user rows' Gramia
 ``sum_j c_j z_j z_j^T``, each item row's is scaled by its ``c_j``) and the gradient iALS loss
 (:func:`implicit_ncf.losses.ials_loss`: the bilinear part's Gramian weighted the same way,
 the sampled remainder weighted by the sampled items' ``c_j``). The penalty is unchanged
-(``penalty_offset`` sets it in the default NeuMF's GMF tower).
+(``penalty_offset`` sets it in the default NeuMF's GMF tower). The patched solve tells the
+user rows from the item rows by their sizes, so it refuses data with as many users as items.
 
 Each run fits ``NeuralCF`` on the ML-1M validation split of ``reproduce_ncf_ml1m.py
 --tune`` (the test file is not read)::
@@ -60,6 +61,11 @@ def weighted_solve_rows(
     (a row per item in ``rows``) each row's Gramian and offset term times its ``c_j``."""
     weights = WEIGHTS["als"]
     n_items = -1 if weights is None else len(weights)
+    if z.shape[0] == n_items and rows.shape[0] == n_items:
+        raise ValueError(
+            "the probe tells the user side from the item side by their sizes; this data has "
+            f"as many users as items ({n_items}). Drop a user or an item to probe it."
+        )
     col = weights if z.shape[0] == n_items else None
     row = weights if rows.shape[0] == n_items and col is None else None
     w0 = float(unobserved_weight)

@@ -92,6 +92,16 @@ def test_uniform_weights_give_the_library_solve(probe):
     torch.testing.assert_close(ours, theirs)
 
 
+def test_as_many_users_as_items_is_refused(probe):
+    csr, z, offsets, ridge = _case(7, 7, 4)
+    probe.WEIGHTS["als"] = torch.ones(7, dtype=torch.float64)
+    rows = torch.zeros(7, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="as many users as items"):
+        probe.weighted_solve_rows(
+            csr, rows, z, offsets, unobserved_weight=1.0, ridge=ridge, unpenalised=0, steps=2
+        )
+
+
 def test_weighted_catalogue_against_the_explicit_sum(probe):
     torch.manual_seed(0)
     x, y, c = torch.randn(3, 4), torch.randn(6, 4), torch.randn(6)
