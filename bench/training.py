@@ -79,8 +79,9 @@ def raw_loop(
     seed: int | None = None,
 ) -> Callable[[int, int], float]:
     """A minimal PyTorch loop training a fresh network of ``est``'s architecture with the same
-    loss (BCE with logits plus the estimator's L2 on the batch's embeddings), the same optimizers
-    and batch size, on the pre-built example tensors ``users, items, labels``. Returns
+    loss (BCE with logits plus the estimator's L2 on the batch's embeddings, the logits and the
+    rows from one lookup where the network has ``forward_rows``), the same optimizers and batch
+    size, on the pre-built example tensors ``users, items, labels``. Returns
     ``run(first, stop)``, which trains examples ``first:stop`` in steps of ``batch_size`` and
     returns its seconds."""
     import torch
@@ -95,6 +96,8 @@ def raw_loop(
     weight_decay = float(est.weight_decay)
     users, items, labels = (t.to(device) for t in (users, items, labels))
     bs = int(est.batch_size)
+    # as the library's step does where the network offers it (older versions: two lookups)
+    one_lookup = weight_decay > 0 and hasattr(net, "forward_rows")
 
     def run(first: int, stop: int) -> float:
         if device == "cuda":
@@ -106,9 +109,13 @@ def raw_loop(
                 u, i, y = users[s:end], items[s:end], labels[s:end]
                 for optimizer in optimizers:
                     optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(net(u, i), y)
+                if one_lookup:  # the logits and the penalised rows from one lookup
+                    logits, rows = net.forward_rows(u, i)
+                else:
+                    logits, rows = net(u, i), net.embeddings(u, i) if weight_decay > 0 else []
+                loss = loss_fn(logits, y)
                 if weight_decay > 0:
-                    penalty = sum(e.pow(2).sum() for e in net.embeddings(u, i))
+                    penalty = sum(e.pow(2).sum() for e in rows)
                     loss = loss + weight_decay * penalty / len(u)
                 loss.backward()
                 for optimizer in optimizers:

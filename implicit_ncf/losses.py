@@ -55,14 +55,25 @@ def _weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
 
 
 def bce_loss(
-    network: nn.Module, users: Tensor, items: Tensor, labels: Tensor, weights: Tensor | None = None
+    network: nn.Module,
+    users: Tensor,
+    items: Tensor,
+    labels: Tensor,
+    weights: Tensor | None = None,
+    *,
+    logits: Tensor | None = None,
 ) -> Tensor:
     """Mean binary cross-entropy of ``network(users, items)`` against 0/1 ``labels``.
 
     Weighted (``weights`` given, the labels of a weighted batch): a positive's label is its
     weight (> 0) and weighs its term; negatives (label 0) weigh 1.
+
+    ``logits``, when given, is ``network(users, items)`` already computed: the training step
+    computes it together with the embedding rows its L2 penalty reads
+    (:meth:`implicit_ncf.networks.MF.forward_rows`), so that each row is looked up once.
     """
-    logits = network(users, items)
+    if logits is None:
+        logits = network(users, items)
     if weights is None:
         return F.binary_cross_entropy_with_logits(logits, labels)
     positive = labels > 0
@@ -77,13 +88,16 @@ def bpr_loss(
     items: Tensor,
     negatives: Tensor,
     weights: Tensor | None = None,
+    *,
+    logits: Tensor | None = None,
 ) -> Tensor:
     """Mean ``-log sigmoid(s(u, i) - s(u, j))`` over positives and their negatives.
 
     ``negatives`` has shape ``(len(users), n_negatives)``: sampled items each user never
-    interacted with. ``weights`` (one per positive) weigh each positive's pairs.
+    interacted with. ``weights`` (one per positive) weigh each positive's pairs. ``logits``,
+    when given, is ``network(users, items)`` already computed (see :func:`bce_loss`).
     """
-    positive = network(users, items)
+    positive = network(users, items) if logits is None else logits
     n = negatives.shape[1]
     negative = network(users.repeat_interleave(n), negatives.reshape(-1)).view(-1, n)
     terms = -F.logsigmoid(positive[:, None] - negative).mean(dim=1)
@@ -96,6 +110,8 @@ def softmax_loss(
     items: Tensor,
     negatives: Tensor,
     weights: Tensor | None = None,
+    *,
+    logits: Tensor | None = None,
 ) -> Tensor:
     """Mean cross-entropy of each positive against ``negatives`` (1-D, shared), or against the
     whole catalogue when ``negatives`` is empty.
@@ -103,18 +119,20 @@ def softmax_loss(
     Sampled: the logits are ``[s(u, i), s(u, j_1), ..., s(u, j_S)]`` with the positive first; a
     ``j`` equal to the user's positive ``i`` is masked (it would count the positive as its own
     negative). Full: ``network.score_all(users)`` with the positive's index as the target.
-    ``weights`` (one per positive) weigh each positive's term.
+    ``weights`` (one per positive) weigh each positive's term. ``logits``, when given, is
+    ``network(users, items)`` already computed (see :func:`bce_loss`); the full softmax does
+    not read it.
     """
     if negatives.numel() == 0:
         return _weighted_mean(
             F.cross_entropy(network.score_all(users), items, reduction="none"), weights
         )
-    positive = network(users, items)
+    positive = network(users, items) if logits is None else logits
     negative = network.score_candidates(users, negatives)
     negative = negative.masked_fill(negatives[None, :] == items[:, None], -torch.inf)
-    logits = torch.cat([positive[:, None], negative], dim=1)
+    scores = torch.cat([positive[:, None], negative], dim=1)
     target = torch.zeros(len(users), dtype=torch.long, device=users.device)
-    return _weighted_mean(F.cross_entropy(logits, target, reduction="none"), weights)
+    return _weighted_mean(F.cross_entropy(scores, target, reduction="none"), weights)
 
 
 def ials_loss(
@@ -124,13 +142,16 @@ def ials_loss(
     unobserved: Tensor,
     weights: Tensor | None = None,
     n_sampled: int = 8,
+    *,
+    logits: Tensor | None = None,
 ) -> Tensor:
     """Mean over positives of ``(s(u, i) - 1) ** 2 + unobserved * sum_j s(u, j) ** 2``.
 
     ``unobserved`` (one per positive) is the weight of the user's catalogue term carried by
     that positive: ``alpha0 / n_u`` in training, so that the positives of a user carry its
     catalogue once per epoch. ``weights`` (one per positive) weigh the positives' squared
-    errors: iALS's confidence.
+    errors: iALS's confidence. ``logits``, when given, is ``network(users, items)`` already
+    computed (see :func:`bce_loss`).
 
     The sum over every item ``j`` (the positives included, as in iALS):
 
@@ -143,7 +164,7 @@ def ials_loss(
       their sum: unbiased);
     - any other network (MLP) gets the whole sum estimated that way.
     """
-    positive = network(users, items)
+    positive = network(users, items) if logits is None else logits
     observed = (positive - 1).pow(2)
     if weights is not None:
         observed = observed * weights

@@ -69,8 +69,14 @@ class MF(nn.Module):
         return [self.user_embedding(users), self.item_embedding(items)]
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
+        return self.forward_rows(users, items)[0]
+
+    def forward_rows(self, users: Tensor, items: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """``forward``'s logits and the embedding rows they were computed from (those of
+        :meth:`embeddings`), from one lookup each: the training step's L2 penalty reads the
+        rows without looking them up a second time."""
         p, q = self.user_embedding(users), self.item_embedding(items)
-        return (p * q).sum(-1) + self.item_bias(items).squeeze(-1) + self.bias
+        return (p * q).sum(-1) + self.item_bias(items).squeeze(-1) + self.bias, [p, q]
 
     def score_all(self, users: Tensor) -> Tensor:
         """Logits of every item for each user in ``users``: shape (len(users), n_items)."""
@@ -132,10 +138,21 @@ class GMF(nn.Module):
         return [self.user_embedding(users), self.item_embedding(items)]
 
     def features(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.user_embedding(users) * self.item_embedding(items)
+        return self.features_rows(users, items)[0]
+
+    def features_rows(self, users: Tensor, items: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """:meth:`features` and the embedding rows they were computed from."""
+        p, q = self.user_embedding(users), self.item_embedding(items)
+        return p * q, [p, q]
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.output(self.features(users, items)).squeeze(-1)
+        return self.forward_rows(users, items)[0]
+
+    def forward_rows(self, users: Tensor, items: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """``forward``'s logits and the embedding rows of :meth:`embeddings` (see
+        :meth:`MF.forward_rows`)."""
+        h, rows = self.features_rows(users, items)
+        return self.output(h).squeeze(-1), rows
 
     def score_all(self, users: Tensor) -> Tensor:
         p = self.user_embedding(users) * self.output.weight  # (B, f): fold h into the user side
@@ -197,11 +214,21 @@ class MLP(nn.Module):
         return h
 
     def features(self, users: Tensor, items: Tensor) -> Tensor:
-        h = torch.cat([self.user_embedding(users), self.item_embedding(items)], dim=-1)
-        return self._rest(h, 0)
+        return self.features_rows(users, items)[0]
+
+    def features_rows(self, users: Tensor, items: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """:meth:`features` and the embedding rows they were computed from."""
+        p, q = self.user_embedding(users), self.item_embedding(items)
+        return self._rest(torch.cat([p, q], dim=-1), 0), [p, q]
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.output(self.features(users, items)).squeeze(-1)
+        return self.forward_rows(users, items)[0]
+
+    def forward_rows(self, users: Tensor, items: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """``forward``'s logits and the embedding rows of :meth:`embeddings` (see
+        :meth:`MF.forward_rows`)."""
+        h, rows = self.features_rows(users, items)
+        return self.output(h).squeeze(-1), rows
 
     def features_all(self, users: Tensor, items: Tensor) -> Tensor:
         """Tower output for every (user, item) in ``users x items``: (len(users), len(items), d).
@@ -341,8 +368,14 @@ class NeuMF(nn.Module):
         return self.gmf.embeddings(users, items) + self.mlp.embeddings(users, items)
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        h = torch.cat([self.gmf.features(users, items), self.mlp.features(users, items)], -1)
-        return self.output(h).squeeze(-1)
+        return self.forward_rows(users, items)[0]
+
+    def forward_rows(self, users: Tensor, items: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """``forward``'s logits and the embedding rows of :meth:`embeddings`, the GMF tower's
+        then the MLP tower's (see :meth:`MF.forward_rows`)."""
+        g, g_rows = self.gmf.features_rows(users, items)
+        m, m_rows = self.mlp.features_rows(users, items)
+        return self.output(torch.cat([g, m], -1)).squeeze(-1), g_rows + m_rows
 
     def score_all(self, users: Tensor) -> Tensor:
         f = self.gmf.n_factors

@@ -80,7 +80,10 @@ class NCFModule(pl.LightningModule):
     weight_decay : float
         L2 penalty on the embedding rows of each batch, ``weight_decay * mean_over_batch(||e||^2)``
         summed over the batch's user and item embeddings (regularising what each step touches,
-        as the NCF reference code does with Keras embedding regularisers).
+        as the NCF reference code does with Keras embedding regularisers). A network with
+        ``forward_rows`` (the four of :mod:`implicit_ncf.networks`) gives the loss its logits
+        and the penalty its rows from one lookup; any other is penalised on
+        ``network.embeddings(users, items)``.
     lr_decay : float
         Multiplicative learning-rate decay per epoch (``1.0`` keeps it constant).
     val_k : int
@@ -194,12 +197,21 @@ class NCFModule(pl.LightningModule):
         ``weights`` the positives' loss weights (weighted ``"bce"``: the labels themselves)."""
         if self.weighted and self.loss == "bce":
             weights = extra
+        logits, rows = None, None
+        full_softmax = self.loss == "softmax" and extra.numel() == 0  # reads score_all only
+        if self.weight_decay > 0 and not full_softmax and hasattr(self.network, "forward_rows"):
+            # the logits and the penalised rows from one lookup (the loss reads the logits)
+            logits, rows = self.network.forward_rows(users, items)
         if self.loss == "ials":  # n_negatives: the sampled items of a non-bilinear network
-            loss = self.loss_fn(self.network, users, items, extra, weights, self.n_negatives)
+            loss = self.loss_fn(
+                self.network, users, items, extra, weights, self.n_negatives, logits=logits
+            )
         else:
-            loss = self.loss_fn(self.network, users, items, extra, weights)
+            loss = self.loss_fn(self.network, users, items, extra, weights, logits=logits)
         if self.weight_decay > 0:
-            penalty = sum(e.pow(2).sum() for e in self.network.embeddings(users, items))
+            if rows is None:
+                rows = self.network.embeddings(users, items)
+            penalty = sum(e.pow(2).sum() for e in rows)
             loss = loss + self.weight_decay * penalty / len(users)
         return loss
 

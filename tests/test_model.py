@@ -77,6 +77,73 @@ def test_training_step_loss_and_l2_penalty():
     assert penalised > plain > 0
 
 
+@pytest.mark.parametrize("model", ["mf", "gmf", "mlp", "neumf"])
+def test_forward_rows_are_forward_and_the_embedding_rows(model):
+    torch.manual_seed(0)
+    net = build_network(model, N_USERS, N_ITEMS, n_factors=6, hidden_layers=(10, 6, 4))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    users, items = torch.tensor([0, 3, 3, 12]), torch.tensor([1, 1, 28, 5])
+    logits, rows = net.forward_rows(users, items)
+    assert torch.equal(logits, net(users, items))
+    expected = net.embeddings(users, items)
+    assert len(rows) == len(expected) == (4 if model == "neumf" else 2)
+    for row, want in zip(rows, expected, strict=True):
+        assert torch.equal(row, want)
+
+
+def _loss_extra(loss: str, n: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    if loss == "bce":
+        return (torch.rand(n, generator=g) < 0.5).float()
+    if loss == "bpr":
+        return torch.randint(0, N_ITEMS, (n, 3), generator=g)
+    if loss == "softmax":
+        return torch.randint(0, N_ITEMS, (5,), generator=g)  # shared negatives
+    return torch.rand(n, generator=g)  # ials: each positive's catalogue weight
+
+
+@pytest.mark.parametrize("loss", ["bce", "bpr", "softmax", "ials"])
+@pytest.mark.parametrize("model", ["mf", "gmf", "mlp", "neumf"])
+def test_training_loss_looks_rows_up_once_and_equals_the_formula(monkeypatch, model, loss):
+    """The step's loss with its L2 penalty (logits and rows from one lookup) equals the loss
+    function on its own plus ``weight_decay * sum ||embeddings||**2 / n``, value and gradient,
+    while each embedding table is looked up once per batch instead of twice."""
+    torch.manual_seed(0)
+    net = build_network(model, N_USERS, N_ITEMS, n_factors=6, hidden_layers=(10, 6, 4))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    users, items = torch.tensor([0, 3, 3, 12, 7, 0]), torch.tensor([1, 1, 28, 5, 9, 14])
+    extra = _loss_extra(loss, len(users))
+    module = NCFModule(net, weight_decay=0.3, loss=loss, n_negatives=4)
+    tables = [m for m in net.modules() if isinstance(m, torch.nn.Embedding)]
+    calls: list[int] = []
+    for table in tables:
+        table.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+
+    torch.manual_seed(5)  # the iALS loss of NeuMF and the MLP samples catalogue items
+    got = module._loss(users, items, extra)
+    got_grads = torch.autograd.grad(got, list(net.parameters()), allow_unused=True)
+    # per step: one lookup of the batch's rows per table (item bias and sampled items aside)
+    batch_lookups = sum(1 for c in calls if c == len(users))
+    calls.clear()
+
+    torch.manual_seed(5)
+    args = (net, users, items, extra, None) + ((4,) if loss == "ials" else ())
+    want = module.loss_fn(*args) + 0.3 * sum(
+        e.pow(2).sum() for e in net.embeddings(users, items)
+    ) / len(users)
+    want_grads = torch.autograd.grad(want, list(net.parameters()), allow_unused=True)
+    torch.testing.assert_close(got, want)
+    for a, b in zip(got_grads, want_grads, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b)
+    n_rows_tables = 4 if model == "neumf" else 2
+    twice = sum(1 for c in calls if c == len(users))
+    assert twice - batch_lookups == n_rows_tables  # the formula looked each table up again
+
+
 def _two_steps(optimizer: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """GMF user rows before training, after a step on users 0-1, after a step on users 2-3."""
     torch.manual_seed(0)
