@@ -26,6 +26,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 NCF_DATA = REPO.parent / "shared" / "data" / "ncf-ml-1m"
+ML1M_RATED = REPO.parent / "shared" / "data" / "ml-1m" / "ratings.users0001-2999.dat.gz"
 NVIDIA_A100_TF32 = 22.6e6  # samples/s, NVIDIA DeepLearningExamples NCF, ML-20M, 1x A100 TF32
 MEMORY_TARGET_GB = 4.0
 
@@ -164,6 +165,21 @@ def load_data(data: Path | None, *, synthetic: bool) -> tuple[pd.DataFrame, ...]
     from bench.synthetic import ml1m_like
 
     return (*ml1m_like(), False)
+
+
+def load_ml1m_rated(path: Path = ML1M_RATED) -> pd.DataFrame:
+    """The full GroupLens ML-1M rating lines of users 1-2999 (``../shared/data/ml-1m``, the
+    only part of ML-1M here with ratings and timestamps: 487,650 rows, every rating of those
+    users): columns ``user``, ``item``, ``rating``, ``timestamp``, in file order."""
+    frame = pd.read_csv(
+        path,
+        sep=":",
+        header=None,
+        usecols=[0, 2, 4, 6],
+        dtype={0: "int64", 2: "int64", 4: "float64", 6: "int64"},
+    )
+    frame.columns = ["user", "item", "rating", "timestamp"]
+    return frame
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ the library's ``evaluate``: the test item among 99 sampled unseen items, and amo
 user has not interacted with (full ranking). Each figure comes with a 95% bootstrap interval
 over test users, and each NeuralCF configuration's full-ranking figures are paired with the
 ALS's user by user (``metrics.compare``: the difference, its 95% paired bootstrap interval, a
-Wilcoxon p). ml-100k is read from ``../shared/data`` and skipped when absent.
+Wilcoxon p). ml-100k is read from ``../shared/data`` and skipped when absent, as is
+``ml-1m-2999`` (GroupLens's ML-1M ratings of users 1-2999, the part of ML-1M here with ratings
+and timestamps; not in the default ``--datasets``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import ML1M_RATED, load_ml1m_rated  # noqa: E402
 from implicit_ncf import NeuralCF, PopularityRecommender  # noqa: E402
 from implicit_ncf.data import DuplicateInteractionsWarning  # noqa: E402
 from implicit_ncf.datasets import load_movielens  # noqa: E402
@@ -70,6 +73,8 @@ def datasets(names: list[str]) -> dict[str, pd.DataFrame]:
             out[name] = load_movielens("latest-small")
         elif name == "ml-100k" and (SHARED / "ml-100k").is_dir():
             out[name] = load_movielens("100k", data_home=SHARED, download=False)
+        elif name == "ml-1m-2999" and ML1M_RATED.exists():
+            out[name] = load_ml1m_rated()  # every rating of ML-1M's users 1-2999
         else:
             print(f"skipped {name}: not found under {SHARED}")
     return out

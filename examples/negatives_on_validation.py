@@ -9,7 +9,10 @@ JSON line per dataset with the fit time and the validation items' full-ranking H
   training part of the leave-one-out by timestamp of ``docs/results.md`` section 0 (its test
   items are set aside first), then ``validation_split`` (each user's latest training item);
 - ``sparse``: the same on :func:`bench.synthetic.sparse_longtail` (random order per user);
-- ``ml1m``: the NCF ML-1M training pairs (``../shared/data/ncf-ml-1m``), a random item per user.
+- ``ml1m``: the NCF ML-1M training pairs (``../shared/data/ncf-ml-1m``), a random item per user;
+- ``ml1m-2999``: GroupLens's ML-1M ratings of users 1-2999, the part of ML-1M here with ratings
+  and timestamps (:func:`bench.common.load_ml1m_rated`), split as ``small``: the set on which
+  ``weight_col="rating"`` is measured on ML-1M.
 
 A third argument, another parameter set, also fits that one on the same split and adds the
 paired difference (``metrics.compare``: first minus second, 95% paired bootstrap interval over
@@ -34,6 +37,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import load_ml1m_rated  # noqa: E402
 from bench.synthetic import sparse_longtail  # noqa: E402
 from implicit_ncf import NeuralCF  # noqa: E402
 from implicit_ncf.datasets import load_movielens, load_ncf_ml1m  # noqa: E402
@@ -54,8 +58,12 @@ def training_part(name: str) -> pd.DataFrame:
         frame = load_movielens("100k", data_home=SHARED, download=False)
     elif name == "sparse":
         frame = sparse_longtail()
+    elif name == "ml1m-2999":
+        frame = load_ml1m_rated()
     else:
-        raise SystemExit(f"unknown dataset {name!r}; choose from small, 100k, sparse, ml1m")
+        raise SystemExit(
+            f"unknown dataset {name!r}; choose from small, 100k, sparse, ml1m, ml1m-2999"
+        )
     return leave_one_out(frame).train
 
 

@@ -45,3 +45,15 @@ def test_paired_comparison_against_a_second_parameter_set(script, monkeypatch, c
     alone = json.loads(capsys.readouterr().out.strip())
     assert "against" not in alone
     assert alone["val_full_hr@10"] == row["val_full_hr@10"]
+
+
+def test_ml1m_2999_is_the_rated_part_of_ml1m_less_its_test_items(script):
+    if not script.load_ml1m_rated.__defaults__[0].exists():
+        pytest.skip("../shared/data/ml-1m/ratings.users0001-2999.dat.gz not found")
+    frame = script.load_ml1m_rated()
+    assert list(frame.columns) == ["user", "item", "rating", "timestamp"]
+    assert len(frame) == 487_650 and frame["user"].nunique() == 2999
+    assert set(frame["rating"].unique()) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    train = script.training_part("ml1m-2999")
+    assert len(train) == len(frame) - 2999  # one test item per user set aside
+    assert "rating" in train.columns
