@@ -33,11 +33,23 @@ _LOOKAHEAD_MAX_ROWS = 1 << 24
 _NEGATIVE_CHUNK = 1 << 24
 
 
+def _gather32(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` in int32 when every value fits (non-negative indices below 2**31),
+    gathered a block at a time so that the int64 result never exists whole; else as is."""
+    if not values.size or values.dtype == np.int32 or int(values.max()) >= 2**31:
+        return values[index]
+    out = np.empty(len(index), dtype=np.int32)
+    for start in range(0, len(index), _NEGATIVE_CHUNK):
+        block = index[start : start + _NEGATIVE_CHUNK]
+        out[start : start + len(block)] = values[block]
+    return out
+
+
 class _EpochParts(NamedTuple):
     """One epoch in compact form: ``order`` indexes ``[positives..., negatives...]``."""
 
-    users: np.ndarray  # (m,) users of the rank's shuffled positives
-    items: np.ndarray  # (m,) their items
+    users: np.ndarray  # (m,) users of the rank's shuffled positives (int32 if they fit)
+    items: np.ndarray  # (m,) their items (int32 if they fit)
     negatives: np.ndarray  # (m * n_negatives,) negative items, n_negatives per positive in turn
     order: np.ndarray  # (m * (1 + n_negatives),) the shuffle of all examples (int32 if it fits)
     weights: np.ndarray | None = None  # (m,) the positives' loss weights, if weighted
@@ -106,10 +118,12 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         return math.ceil(rows / (self.batch_size * self.steps_per_batch))
 
     def _shuffled_positives(
-        self, epoch: int
+        self, epoch: int, *, compact: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
         """This rank's share of the epoch's shuffled positives (users, items, weights or
-        None), and the rank."""
+        None), and the rank. ``compact`` gathers the users and items in int32 when every index
+        fits (the epoch's compact form, which lives through the epoch: at ML-20M half of 320
+        MB); the values are the same."""
         rank, world = self._world()
         n = len(self.user_idx)
         # the same permutation on every rank, then a disjoint share per rank
@@ -119,10 +133,12 @@ class _EpochBatches(torch.utils.data.IterableDataset):
             perm = np.resize(perm, share * world)  # pad by wrapping so every rank has `share`
             perm = perm[rank * share : (rank + 1) * share]
         weights = None if self.weights is None else self.weights[perm]
+        if compact:
+            return _gather32(self.user_idx, perm), _gather32(self.item_idx, perm), weights, rank
         return self.user_idx[perm], self.item_idx[perm], weights, rank
 
     def _parts(self, epoch: int) -> _EpochParts:
-        users, items, weights, rank = self._shuffled_positives(epoch)
+        users, items, weights, rank = self._shuffled_positives(epoch, compact=True)
         rng = np.random.default_rng([self.seed, epoch, rank, 1])
         negatives = self._negatives(users, rng)
         total = len(users) * (1 + self.n_negatives)
@@ -161,8 +177,9 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         m = len(parts.users)
         positive = o < m
         neg = np.maximum(o - m, 0)  # position among the negatives (0 for positives, unused)
-        users = parts.users[np.where(positive, o, neg // self.n_negatives)]
+        users = parts.users[np.where(positive, o, neg // self.n_negatives)].astype(np.int64)
         items = np.where(positive, parts.items[np.minimum(o, m - 1)], parts.negatives[neg])
+        items = items.astype(np.int64, copy=False)
         if parts.weights is None:
             labels = positive.astype(np.float32)
         else:  # a weighted positive's label is its (positive) weight; negatives stay 0

@@ -576,10 +576,12 @@ class NeuralCF(_BaseRecommender):
                 )
         from .sampling import NegativeSampler
 
+        sampler = NegativeSampler(seen_train)
+        del seen_train  # the sampler keeps what it needs; at ML-20M the CSR is 160 MB
         train_data = self._training_batches(
             train_u,
             train_i,
-            NegativeSampler(seen_train),
+            sampler,
             len(items),
             seed,
             steps_per_batch,

@@ -499,6 +499,39 @@ def test_importing_sampling_does_not_load_torch():
     assert out.stdout.strip() == "False"
 
 
+def test_compact_epoch_holds_int32_indices_and_decodes_the_same_examples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The compact epoch keeps its positives' users and items in int32 (half the memory of
+    the int64 gather, block by block), and decodes to the same int64 examples as the int64
+    form would."""
+    import torch
+
+    import implicit_ncf.batches as batches
+    from implicit_ncf.batches import _EpochBatches, _EpochParts
+    from implicit_ncf.data import interactions_to_csr
+
+    rng = np.random.default_rng(0)
+    u = np.repeat(np.arange(50), 6).astype(np.int64)
+    i = np.concatenate([rng.choice(40, 6, replace=False) for _ in range(50)]).astype(np.int64)
+    seen = interactions_to_csr(u, i, 50, 40)
+    data = _EpochBatches(u, i, NegativeSampler(seen), n_negatives=3, batch_size=32, seed=1)
+    monkeypatch.setattr(batches, "_NEGATIVE_CHUNK", 7)  # the gather in blocks of 7
+    users, items, _, _ = data._shuffled_positives(0)
+    parts = data._parts(0)
+    assert parts.users.dtype == np.int32 and parts.items.dtype == np.int32
+    np.testing.assert_array_equal(parts.users, users)
+    np.testing.assert_array_equal(parts.items, items)
+    wide = _EpochParts(users, items, parts.negatives.astype(np.int64), parts.order, None)
+    for got, want in zip(data._decode(parts, 0, 500), data._decode(wide, 0, 500), strict=True):
+        assert got.dtype == want.dtype
+        assert torch.equal(got, want)
+    assert data._decode(parts, 0, 10)[0].dtype == torch.int64
+    # indices past int32 keep their width
+    big = np.array([0, 2**31 + 5], dtype=np.int64)
+    assert batches._gather32(big, np.array([1, 0])).tolist() == [2**31 + 5, 0]
+
+
 def test_large_epochs_draw_negatives_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Above _NEGATIVE_CHUNK draws an epoch's negatives come a block of users at a time, into
     an int32 array: still never a training item of the user, n_negatives per positive, and
