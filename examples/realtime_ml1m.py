@@ -64,10 +64,14 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from implicit_ncf import NeuralCF, PopularityRecommender, foldin
-from implicit_ncf.datasets import load_movies
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ml-1m"
+from bench.common import load_ml1m_rated  # noqa: E402
+from implicit_ncf import NeuralCF, PopularityRecommender, foldin  # noqa: E402
+from implicit_ncf.datasets import load_movies  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data" / "ml-1m"
 RATINGS = "ratings.users0001-2999.dat.gz"
 SEED = 0
 GRID_INIT = ("mean", "zeros")
@@ -83,15 +87,7 @@ REFIT_AT = (3, 6, 9)
 
 def load_ratings(folder: Path) -> pd.DataFrame:
     """``UserID::MovieID::Rating::Timestamp`` lines as user, item, rating, timestamp."""
-    frame = pd.read_csv(
-        folder / RATINGS,
-        sep=":",
-        header=None,
-        usecols=[0, 2, 4, 6],
-        dtype={0: "int64", 2: "int64", 4: "float64", 6: "int64"},
-    )
-    frame.columns = ["user", "item", "rating", "timestamp"]
-    return frame
+    return load_ml1m_rated(folder / RATINGS)
 
 
 def split_users(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
