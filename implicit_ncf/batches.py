@@ -177,7 +177,8 @@ class _EpochBatches(torch.utils.data.IterableDataset):
         m = len(parts.users)
         positive = o < m
         neg = np.maximum(o - m, 0)  # position among the negatives (0 for positives, unused)
-        users = parts.users[np.where(positive, o, neg // self.n_negatives)].astype(np.int64)
+        users = parts.users[np.where(positive, o, neg // self.n_negatives)]
+        users = users.astype(np.int64, copy=False)
         items = np.where(positive, parts.items[np.minimum(o, m - 1)], parts.negatives[neg])
         items = items.astype(np.int64, copy=False)
         if parts.weights is None:
