@@ -49,6 +49,9 @@ from implicit_ncf.data import DuplicateInteractionsWarning
 from implicit_ncf.datasets import load_movielens, load_ncf_ml1m
 from implicit_ncf.splits import leave_one_out
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import load_ml1m_rated
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The NCF paper's NeuMF (with pretraining) on this split; GMF and MLP: guoyang9/NCF's PyTorch
 # re-run of the paper's settings (32 factors, 20 epochs, batch 256), as its README reports.
@@ -91,7 +94,7 @@ def carve_validation(train: pd.DataFrame, shared: Path) -> tuple[pd.DataFrame, p
     if ratings.exists() and item_map.exists():
         mapping = pd.read_csv(item_map, sep="\t")
         mapping.columns = ["item", "movie"]
-        stamped = pd.read_csv(ratings, sep=":", header=None, usecols=[0, 2, 6])
+        stamped = load_ml1m_rated(ratings)[["user", "item", "timestamp"]]
         stamped.columns = ["user", "movie", "timestamp"]
         stamped["user"] -= 1
         stamped = stamped.merge(mapping, on="movie")[["user", "item", "timestamp"]]
@@ -156,7 +159,6 @@ def tune(shared: Path, configs: list[dict[str, Any]], out: Path | None) -> None:
 def tuned_als(train: pd.DataFrame) -> Any:
     """implicit's ALS tuned on validation data carved from ``train`` and refitted on all of
     it, or None (with a message) when implicit is not installed."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     try:
         import implicit  # noqa: F401
 
