@@ -168,6 +168,17 @@ class NeuralCF(_BaseRecommender):
     finetune_learning_rate : float, default 5e-4
         Adam learning rate of NeuMF after pretraining (lower than ``learning_rate``: the
         pretrained towers are already close to a good solution).
+    finetune_mix : float, default 0.0
+        For a pretrained NeuMF: after the fine-tuning, set every weight to ``(1 - m) *
+        fine-tuned + m * start``, where ``start`` is the NeuMF the fine-tuning began from
+        (the towers as loaded) and ``m = finetune_mix``, in ``[0, 1]``: a weight-space
+        ensemble of the fine-tuned and the pretrained model (WiSE-FT; Wortsman et al., CVPR
+        2022). 0 keeps the fine-tuned weights, 1 the pretrained ones; the result is one NeuMF,
+        scored, folded in and saved like any other (``history_`` and the kept epoch
+        describe the fine-tuning, before the mix). On validation data carved from four
+        datasets ``0.5`` raised HR@10 on 99 sampled negatives by 0.006-0.007 on the two
+        larger ones and moved full-ranking HR@10 by -0.003 to +0.003, so the default,
+        chosen on full ranking, keeps 0 (``docs/results.md`` section 2).
     tower_params : "auto", dict or None, default "auto"
         For a pretrained NeuMF: parameters that differ per stage, keyed ``"gmf"``, ``"mlp"``
         (the towers' own fits) and ``"neumf"`` (the fine-tuning), each a dict over
@@ -308,6 +319,7 @@ class NeuralCF(_BaseRecommender):
         pretrain: bool = True,
         finetune_epochs: int = 1,
         finetune_learning_rate: float = 5e-4,
+        finetune_mix: float = 0.0,
         tower_params: dict[str, dict[str, Any]] | str | None = "auto",
         early_stopping: bool = False,
         patience: int = 3,
@@ -346,6 +358,7 @@ class NeuralCF(_BaseRecommender):
         self.pretrain = pretrain
         self.finetune_epochs = finetune_epochs
         self.finetune_learning_rate = finetune_learning_rate
+        self.finetune_mix = finetune_mix
         self.tower_params = tower_params
         self.early_stopping = early_stopping
         self.patience = patience
@@ -538,7 +551,14 @@ class NeuralCF(_BaseRecommender):
             )
             # the iALS fine-tuning starts from the GMF tower's logits and learns the MLP's part
             network.load_pretrained(gmf, mlp, residual=finetune._network_loss("neumf") == "ials")
-            return finetune._train(*args, model="neumf", weights=weights, network=network)
+            mix = float(self.finetune_mix)
+            start = {k: v.detach().clone() for k, v in network.state_dict().items()} if mix else {}
+            network = finetune._train(*args, model="neumf", weights=weights, network=network)
+            if mix:  # WiSE-FT: the weight-space ensemble of the fine-tuned and the start
+                with torch.no_grad():
+                    for name, value in network.state_dict().items():
+                        value.mul_(1.0 - mix).add_(start[name], alpha=mix)
+            return network
         loss = self._network_loss(model)
         if loss != self.loss:  # "auto": train this network with the loss it resolves to
             stage = type(self)(**{**self.get_params(), "loss": loss})

@@ -132,6 +132,7 @@ def check_params(est: Any) -> None:
         ("dropout", 0.0, 1.0),
         ("learning_rate", 0.0, math.inf),
         ("finetune_learning_rate", 0.0, math.inf),
+        ("finetune_mix", 0.0, 1.0),
         ("unobserved_weight", 0.0, math.inf),
         ("lr_decay", 0.0, 1.0),
     ):
@@ -144,8 +145,15 @@ def check_params(est: Any) -> None:
             ok = ok and value >= low
         elif name == "lr_decay":
             ok = ok and low < value <= high
+        elif name == "finetune_mix":
+            ok = ok and low <= value <= high
         else:
             ok = ok and value > low
+        if not ok and name == "finetune_mix":
+            raise ValueError(
+                f"finetune_mix must be a number in [0, 1] (0 keeps the fine-tuned NeuMF, 1 the "
+                f"pretrained one); got {value!r}."
+            )
         if not ok:
             raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
     _check_weight_decay(est)
