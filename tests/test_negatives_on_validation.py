@@ -29,22 +29,28 @@ def script() -> ModuleType:
 def test_paired_comparison_against_a_second_parameter_set(script, monkeypatch, capsys):
     monkeypatch.setattr(script, "training_part", lambda name: planted_interactions())
     monkeypatch.setattr(script.torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(script, "SAMPLED_NEGATIVES", 20)  # 80 planted items
     first = {**TINY, "model": "mf"}
     second = {**TINY, "model": "mf", "n_factors": 4}
     assert script.main([json.dumps(first), "planted", json.dumps(second)]) == 0
     row = json.loads(capsys.readouterr().out.strip())
     assert row["set"] == "planted" and row["against"] == second
-    for metric in ("hr@10", "ndcg@10"):
-        difference, low, high = row[f"difference_{metric}"]
-        mean, other = row[f"val_full_{metric}"], row[f"against_val_full_{metric}"]
-        assert difference == pytest.approx(mean - other, abs=2e-4)  # rounded to 4 places
-        assert low <= difference <= high and 0.0 <= row[f"p_{metric}"] <= 1.0
+    for protocol, tag in (("full", ""), ("sampled", "sampled_")):
+        for metric in ("hr@10", "ndcg@10"):
+            difference, low, high = row[f"{tag}difference_{metric}"]
+            mean = row[f"val_{protocol}_{metric}"]
+            other = row[f"against_val_{protocol}_{metric}"]
+            assert difference == pytest.approx(mean - other, abs=2e-4)  # rounded to 4 places
+            assert low <= difference <= high and 0.0 <= row[f"{tag}p_{metric}"] <= 1.0
+    # 99 sampled negatives are an easier task than the whole catalogue
+    assert row["val_sampled_hr@10"] >= row["val_full_hr@10"]
 
     # without a second set, one line of means only, the same as the first set's above
     assert script.main([json.dumps(first), "planted"]) == 0
     alone = json.loads(capsys.readouterr().out.strip())
     assert "against" not in alone
     assert alone["val_full_hr@10"] == row["val_full_hr@10"]
+    assert alone["val_sampled_hr@10"] == row["val_sampled_hr@10"]
 
 
 def test_ml1m_2999_is_the_rated_part_of_ml1m_less_its_test_items(script):
