@@ -557,7 +557,8 @@ class NeuralCF(_BaseRecommender):
             if mix:  # WiSE-FT: the weight-space ensemble of the fine-tuned and the start
                 with torch.no_grad():
                     for name, value in network.state_dict().items():
-                        value.mul_(1.0 - mix).add_(start[name], alpha=mix)
+                        if value.is_floating_point():  # weights, not integer counters
+                            value.mul_(1.0 - mix).add_(start[name], alpha=mix)
             return network
         loss = self._network_loss(model)
         if loss != self.loss:  # "auto": train this network with the loss it resolves to
