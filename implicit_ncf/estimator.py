@@ -14,6 +14,7 @@ import math
 import os
 import time
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -976,19 +977,44 @@ class NeuralCF(_BaseRecommender):
             return float(search[-1]["chosen"])
         return float(self.weight_decay)
 
+    def _frozen_user_side(self) -> tuple[Any, Any, Any]:
+        """(parts, frozen side, start rows) of the fitted network for folding users in,
+        computed once per state of its weights: every ``recommend(..., interactions=...)``
+        call reuses them until the network changes (a refit, ``partial_fit``, or weights
+        written in place, which raise their tensors' version counters)."""
+        from . import foldin
+
+        network = self.network_
+        params = list(network.parameters())
+        key = tuple((p.data_ptr(), p._version) for p in params)
+        cached = getattr(self, "_frozen", None)
+        if cached is not None and cached[0]() is network and cached[1] == key:
+            return cached[2]
+        with torch.no_grad():
+            parts = foldin.network_parts(network)
+            solve = self._final_loss() == "ials"
+            value = (
+                parts,
+                foldin.frozen_side(parts, "user", solve=solve),
+                foldin.start_rows(network, "user", self.n_users_),
+            )
+        # a weak reference: the cache never keeps a replaced network alive, and a network
+        # allocated where a freed one was is never mistaken for it
+        self._frozen = (weakref.ref(network), key, value)
+        return value
+
     def _score_folded(self, base_idx: np.ndarray, positives: Any) -> torch.Tensor:
         from . import foldin
 
         network = self.network_
+        parts, frozen, start = self._frozen_user_side()
         init = foldin.stack_init(
-            foldin.current_rows(network, "user", base_idx[base_idx >= 0]),
-            base_idx,
-            foldin.start_rows(network, "user", self.n_users_),
+            foldin.current_rows(network, "user", base_idx[base_idx >= 0]), base_idx, start
         )
-        parts = foldin.network_parts(network)
-        folded = foldin.fold_in(parts, positives, init=init, **self._fold_options())
+        options = self._fold_options()
+        folded = foldin.fold_in(parts, positives, init=init, frozen=frozen, **options)
         with torch.inference_mode():
-            return foldin.score_users(parts, folded.vectors)
+            return foldin.score_users(parts, folded.vectors, frozen)
 
     def partial_fit(self, interactions: pd.DataFrame, y: None = None) -> NeuralCF:
         """Add new interactions to the fitted model without a refit; returns ``self``.
@@ -1113,4 +1139,5 @@ class NeuralCF(_BaseRecommender):
         state = dict(self.__dict__)
         state.pop("_stages", None)
         state.pop("_searches", None)
+        state.pop("_frozen", None)  # a cache (and a weak reference, which cannot be pickled)
         return state
