@@ -22,6 +22,7 @@ import torch
 from ._progress import _Progress
 from ._validation import _as_id_list, _check_positive_int, _object_array
 from .data import (
+    DuplicateInteractionsWarning,
     IdEncoder,
     _sorted_unique,
     check_interactions,
@@ -63,6 +64,27 @@ class _Catalogue(NamedTuple):
 # --------------------------------------------------------------------------------------------
 # shared recommender behaviour
 # --------------------------------------------------------------------------------------------
+
+
+def _first_of_pairs(
+    position: np.ndarray, item_idx: np.ndarray, raw_items: np.ndarray, n_items: int
+) -> np.ndarray:
+    """Rows holding the first occurrence of each (requested user, item) pair, in row order.
+
+    Items are told apart by their index, and those unknown to the model (index -1) by their
+    raw id, so that a repeated pair is one pair whatever its item.
+    """
+    code = np.asarray(item_idx, dtype=np.int64).copy()
+    unknown = code < 0
+    n_codes = n_items
+    if unknown.any():
+        factor, uniques = pd.factorize(raw_items[unknown])
+        code[unknown] = n_items + factor
+        n_codes += len(uniques)
+    key = np.asarray(position, dtype=np.int64) * max(1, n_codes) + code
+    _, first = np.unique(key, return_index=True)
+    first.sort()
+    return first
 
 
 class _BaseRecommender(_Evaluation):
@@ -462,9 +484,9 @@ class _BaseRecommender(_Evaluation):
             interactions = interactions.loc[interactions[rating_col].to_numpy() >= self.min_rating]
         if not len(interactions):
             return None
-        positives = to_implicit(interactions, user_col=self.user_col, item_col=self.item_col)
         requested = pd.Index(pd.unique(id_array))
-        raw_users = positives[self.user_col].to_numpy()
+        requested_of_id = requested.get_indexer(id_array)
+        raw_users = interactions[self.user_col].to_numpy()
         position = requested.get_indexer(raw_users)
         if (position < 0).any():
             extra = list(dict.fromkeys(raw_users[position < 0].tolist()))
@@ -473,8 +495,18 @@ class _BaseRecommender(_Evaluation):
                 f"{' ...' if len(extra) > 5 else ''} that were not requested (user=...). Pass "
                 f"only the rows of the requested users, or add those users to user."
             )
-        raw_items = positives[self.item_col].to_numpy()
+        raw_items = interactions[self.item_col].to_numpy()
         item_idx = self.item_encoder_.get_indexer(raw_items)
+        first = _first_of_pairs(position, item_idx, raw_items, self.n_items_)
+        if len(first) < len(position):
+            warnings.warn(
+                f"{len(position) - len(first)} repeated (user, item) interaction(s) were "
+                f"collapsed: implicit feedback keeps one positive per pair ({len(first)} "
+                f"distinct pairs from {len(position)} rows).",
+                DuplicateInteractionsWarning,
+                stacklevel=3,
+            )
+            position, item_idx, raw_items = position[first], item_idx[first], raw_items[first]
         if (item_idx < 0).any():
             missing = list(dict.fromkeys(raw_items[item_idx < 0].tolist()))
             warnings.warn(
@@ -487,7 +519,8 @@ class _BaseRecommender(_Evaluation):
             )
         known = item_idx >= 0
         position, item_idx = position[known], item_idx[known]
-        base = self.user_encoder_.get_indexer(requested.to_numpy())
+        base = np.full(len(requested), -1, dtype=np.int64)
+        base[requested_of_id] = u  # each requested id's user index (u: recommend's lookup)
         new_pair = np.ones(len(position), dtype=bool)
         trained = base[position] >= 0
         if trained.any():
@@ -503,14 +536,16 @@ class _BaseRecommender(_Evaluation):
         new = interactions_to_csr(
             row_of_requested[position[keep]], item_idx[keep], len(fold_users), self.n_items_
         )
-        history = self.seen_[np.maximum(base_idx, 0)]
-        history = sp.diags((base_idx >= 0).astype(np.float32)) @ history
-        merged = sp.csr_matrix(new + history)
-        merged.data[:] = 1.0
-        merged.eliminate_zeros()
-        merged.sort_indices()
-        row_of_id = row_of_requested[requested.get_indexer(id_array)]
-        return _FoldRequest(row_of_id, base_idx, merged)
+        if (base_idx >= 0).any():  # known users: their training history joins the new pairs
+            history = self.seen_[np.maximum(base_idx, 0)]
+            history = sp.diags((base_idx >= 0).astype(np.float32)) @ history
+            merged = sp.csr_matrix(new + history)
+            merged.data[:] = 1.0
+            merged.eliminate_zeros()
+            merged.sort_indices()
+        else:
+            merged = new
+        return _FoldRequest(row_of_requested[requested_of_id], base_idx, merged)
 
     def _score_folded(self, base_idx: np.ndarray, positives: sp.csr_matrix) -> torch.Tensor:
         """Scores of the whole catalogue for users represented from ``positives`` (fold-in).
