@@ -977,31 +977,48 @@ class NeuralCF(_BaseRecommender):
             return float(search[-1]["chosen"])
         return float(self.weight_decay)
 
+    def _per_weights(self, name: str, compute: Any) -> Any:
+        """``compute()``, kept until the fitted network's weights change.
+
+        Every value in the cache belongs to one state of the weights: it is dropped when the
+        network is replaced (a refit, ``partial_fit``) or any parameter or buffer is written
+        in place (which raises its version counter) or reallocated. The cache is never
+        pickled, saved or deep-copied.
+        """
+        network = self.network_
+        tensors = [*network.parameters(), *network.buffers()]
+        key = tuple((t.data_ptr(), t._version) for t in tensors)
+        cached: tuple[Any, tuple[tuple[int, int], ...], dict[str, Any]] | None
+        cached = getattr(self, "_weights_cache", None)
+        if cached is None or cached[0]() is not network or cached[1] != key:
+            # a weak reference: the cache never keeps a replaced network alive, and a network
+            # allocated where a freed one was is never mistaken for it
+            cached = (weakref.ref(network), key, {})
+            self._weights_cache = cached
+        values = cached[2]
+        if name not in values:
+            # never inference tensors, which a later fold-in could not use with autograd
+            with torch.inference_mode(False), torch.no_grad():
+                values[name] = compute()
+        return values[name]
+
     def _frozen_user_side(self) -> tuple[Any, Any, Any]:
         """(parts, frozen side, start rows) of the fitted network for folding users in,
         computed once per state of its weights: every ``recommend(..., interactions=...)``
-        call reuses them until the network changes (a refit, ``partial_fit``, or weights
-        written in place, which raise their tensors' version counters)."""
+        call reuses them until the network changes (see :meth:`_per_weights`)."""
         from . import foldin
 
-        network = self.network_
-        params = list(network.parameters())
-        key = tuple((p.data_ptr(), p._version) for p in params)
-        cached = getattr(self, "_frozen", None)
-        if cached is not None and cached[0]() is network and cached[1] == key:
-            return cached[2]
-        with torch.no_grad():
+        def compute() -> tuple[Any, Any, Any]:
+            network = self.network_
             parts = foldin.network_parts(network)
             solve = self._final_loss() == "ials"
-            value = (
+            return (
                 parts,
                 foldin.frozen_side(parts, "user", solve=solve),
                 foldin.start_rows(network, "user", self.n_users_),
             )
-        # a weak reference: the cache never keeps a replaced network alive, and a network
-        # allocated where a freed one was is never mistaken for it
-        self._frozen = (weakref.ref(network), key, value)
-        return value
+
+        return self._per_weights("fold_user", compute)
 
     def _score_folded(self, base_idx: np.ndarray, positives: Any) -> torch.Tensor:
         from . import foldin
@@ -1100,10 +1117,12 @@ class NeuralCF(_BaseRecommender):
         return self
 
     def _similarity_space(self, side: str) -> torch.Tensor:
-        """See :mod:`implicit_ncf.similarity` for the space of each network."""
+        """See :mod:`implicit_ncf.similarity` for the space of each network; computed once
+        per state of the weights (:meth:`_per_weights`), so a live ``similar_items`` call
+        costs one product with the catalogue."""
         from .similarity import embedding_space
 
-        return embedding_space(self.network_, side)
+        return self._per_weights(f"space_{side}", lambda: embedding_space(self.network_, side))
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -1139,5 +1158,5 @@ class NeuralCF(_BaseRecommender):
         state = dict(self.__dict__)
         state.pop("_stages", None)
         state.pop("_searches", None)
-        state.pop("_frozen", None)  # a cache (and a weak reference, which cannot be pickled)
+        state.pop("_weights_cache", None)  # a cache (and a weak reference: not picklable)
         return state

@@ -589,6 +589,50 @@ class _BaseRecommender(_Evaluation):
         """
         return self._similar("user", user, k)
 
+    def similarity_vectors(self, side: str = "item") -> tuple[np.ndarray, np.ndarray]:
+        """The unit vectors that :meth:`similar_items` / :meth:`similar_users` compare.
+
+        For an approximate nearest-neighbour index over a large catalogue (Faiss, hnswlib,
+        Annoy, a vector database): an inner-product index over these vectors gives the
+        cosine similarities of ``similar_items``, which ranks by ``vectors @ vectors[j]``.
+
+        Parameters
+        ----------
+        side : {"item", "user"}, default "item"
+            Which vectors: the items' or the users'.
+
+        Returns
+        -------
+        ids : numpy.ndarray of shape (n,)
+            The raw ids, in row order (``item_encoder_.classes_`` or
+            ``user_encoder_.classes_``, including those added by ``partial_fit``).
+        vectors : numpy.ndarray of shape (n, dim), float32
+            One row per id, of L2 norm 1 (0 for an all-zero embedding). A copy: writing to it
+            does not change the model.
+
+        Raises
+        ------
+        ValueError
+            If ``side`` is not "item" or "user".
+        TypeError
+            For a model without a learned space (the popularity baseline).
+
+        Examples
+        --------
+        >>> from implicit_ncf import NeuralCF, load_movielens
+        >>> model = NeuralCF(model="mf", n_epochs=1, random_state=0, verbose=False)
+        >>> model = model.fit(load_movielens().head(2000))
+        >>> ids, vectors = model.similarity_vectors("item")
+        >>> vectors.shape == (len(ids), vectors.shape[1])
+        True
+        """
+        self._check_fitted()
+        if not isinstance(side, str) or side not in ("item", "user"):
+            raise ValueError(f'side must be "item" or "user"; got {side!r}.')
+        encoder = self.item_encoder_ if side == "item" else self.user_encoder_
+        space = self._similarity_space(side)
+        return np.asarray(encoder.classes_).copy(), space.numpy().copy()
+
     def _similarity_space(self, side: str) -> torch.Tensor:
         """Unit-norm vectors of every user or item, the space of ``similar_users`` /
         ``similar_items``. Models without one (whose scores do not come from learned vectors)

@@ -77,7 +77,7 @@ def test_the_frozen_side_is_computed_once_per_state_of_the_weights(
     changed = est.recommend("new", k=5, interactions=clicks)
     assert len(calls) == 2
     reference = copy.deepcopy(est)  # a deep copy drops the cache
-    assert getattr(reference, "_frozen", None) is None
+    assert getattr(reference, "_weights_cache", None) is None
     pd.testing.assert_frame_equal(changed, reference.recommend("new", k=5, interactions=clicks))
     assert not changed["score"].equals(first["score"])
 
