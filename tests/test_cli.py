@@ -191,7 +191,10 @@ def test_evaluate_counts_unknown_ids_as_misses(trained, movielens_files, tmp_pat
     for n_negatives in (99, None):
         with pytest.warns(UserWarning, match="scored as misses"):
             expected = model.evaluate(test, k=(1, 10), n_negatives=n_negatives)
-        means, _, counts = _evaluate_with_intervals(model, test, k=(1, 10), n_negatives=n_negatives)
+        with pytest.warns(UserWarning, match="scored as misses"):
+            means, _, counts = _evaluate_with_intervals(
+                model, test, k=(1, 10), n_negatives=n_negatives
+            )
         assert counts["n_unknown_users"] == expected["n_unknown_users"] == 1
         assert counts["n_unknown_targets"] == expected["n_unknown_targets"] >= 2
         for key, value in means.items():

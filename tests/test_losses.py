@@ -63,7 +63,7 @@ def test_bpr_loss_matches_a_loop_over_pairs(model):
                     torch.tensor([u]), torch.tensor([j])
                 )
             terms.append(-math.log(1 / (1 + math.exp(-diff.item()))))
-    got = float(bpr_loss(net, users, items, negatives))
+    got = bpr_loss(net, users, items, negatives).item()
     assert got == pytest.approx(np.mean(terms), rel=1e-5)
 
 
@@ -76,8 +76,8 @@ def test_sampled_softmax_matches_a_loop_and_masks_the_positive(model):
     for u, i in zip(users.tolist(), items.tolist(), strict=True):
         candidates = [i] + [j for j in negatives.tolist() if j != i]
         s = net(torch.tensor([u] * len(candidates)), torch.tensor(candidates)).double()
-        terms.append(float(torch.logsumexp(s, 0) - s[0]))
-    got = float(softmax_loss(net, users, items, negatives))
+        terms.append((torch.logsumexp(s, 0) - s[0]).item())
+    got = softmax_loss(net, users, items, negatives).item()
     assert got == pytest.approx(np.mean(terms), rel=1e-5)
 
 
@@ -88,8 +88,8 @@ def test_full_softmax_is_the_cross_entropy_over_the_catalogue(model):
     terms = []
     for u, i in zip(users.tolist(), items.tolist(), strict=True):
         s = net(torch.full((N_ITEMS,), u), torch.arange(N_ITEMS)).double()
-        terms.append(float(torch.logsumexp(s, 0) - s[i]))
-    got = float(softmax_loss(net, users, items, torch.empty(0, dtype=torch.long)))
+        terms.append((torch.logsumexp(s, 0) - s[i]).item())
+    got = softmax_loss(net, users, items, torch.empty(0, dtype=torch.long)).item()
     assert got == pytest.approx(np.mean(terms), rel=1e-5)
 
 
