@@ -136,8 +136,8 @@ def demo(args: argparse.Namespace) -> int:
         title = movies["title"].get(held.iloc[0], "?")
         print(f"Held-out test movie: {title}")
     _print_similar(model, movies)
-    clicks = pd.DataFrame({"user": "visitor", "item": [260, 1196, 1210]})  # the Star Wars trilogy
-    if set(clicks["item"]) <= set(model.item_encoder_.classes_.tolist()):
+    clicks = [260, 1196, 1210]  # the Star Wars trilogy
+    if set(clicks) <= set(model.item_encoder_.classes_.tolist()):
         fresh = model.recommend("visitor", k=5, interactions=clicks)
         print("\nA new visitor who just watched the Star Wars trilogy (fold-in, no retraining):")
         for rank, row in enumerate(fresh.itertuples(index=False), start=1):

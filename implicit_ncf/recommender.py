@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -284,7 +285,7 @@ class _BaseRecommender(_Evaluation):
         user: Any,
         k: int = 10,
         *,
-        interactions: pd.DataFrame | None = None,
+        interactions: pd.DataFrame | Sequence[Any] | np.ndarray | pd.Series | None = None,
         items: Any = None,
         exclude_items: Any = None,
         exclude_seen: bool = True,
@@ -301,7 +302,7 @@ class _BaseRecommender(_Evaluation):
         k : int, default 10
             Number of items per user. When fewer than ``k`` items are left after the
             exclusions, all of them are returned.
-        interactions : pandas.DataFrame or None, default None
+        interactions : pandas.DataFrame, sequence of item ids or None, default None
             Recent interactions of the requested users, with the columns of the training frame
             (``user_col``, ``item_col``; ``rating_col`` when ``min_rating`` is set). Each user
             with rows here is represented from them for this call only (fold-in, see Notes):
@@ -310,6 +311,9 @@ class _BaseRecommender(_Evaluation):
             nothing. Rows of users not in ``user`` raise a ``ValueError``; rows whose item is
             unknown to the model cannot be represented and are left out with an
             :class:`UnknownIdWarning` that counts them (``partial_fit`` adds new items).
+            For one ``user``, a list, tuple, array, Series or Index of item ids is the same as
+            a frame of that user's rows, one per item, each a positive (no ``rating_col``
+            needed): ``recommend("visitor", interactions=[260, 1196])``.
         items : iterable of item ids or None, default None
             Rank only these items (a whitelist of raw ids); ``None`` ranks the whole catalogue.
         exclude_items : iterable of item ids or None, default None
@@ -364,7 +368,15 @@ class _BaseRecommender(_Evaluation):
         id_array = _object_array(ids)
         u = self.user_encoder_.get_indexer(id_array)
         allowed = self._allowed_items(items, exclude_items)
-        fold = None if interactions is None else self._fold_request(interactions, id_array, u)
+        positives_only = False
+        if interactions is not None and not isinstance(interactions, pd.DataFrame):
+            interactions = self._clicks_frame(interactions, id_array, single)
+            positives_only = True
+        fold = (
+            None
+            if interactions is None
+            else self._fold_request(interactions, id_array, u, positives_only=positives_only)
+        )
         fold_row = fold.row_of_id if fold is not None else np.full(len(ids), -1, dtype=np.int64)
         unknown = (u < 0) & (fold_row < 0)
         if unknown.any() and self.on_unknown_user != "popular":
@@ -461,8 +473,36 @@ class _BaseRecommender(_Evaluation):
             allowed[idx] = parameter == "items"
         return allowed
 
+    def _clicks_frame(self, clicks: Any, id_array: np.ndarray, single: bool) -> pd.DataFrame:
+        """The frame of one user's interactions given as a sequence of item ids."""
+        if not isinstance(clicks, list | tuple | np.ndarray | pd.Series | pd.Index):
+            raise TypeError(
+                f"interactions must be a pandas DataFrame with columns {self.user_col!r} and "
+                f"{self.item_col!r}, or (for one user) a list of item ids; got "
+                f"{type(clicks).__name__}. Build one with pd.DataFrame({{{self.user_col!r}: ..., "
+                f"{self.item_col!r}: ...}}) or pass interactions=list(...)."
+            )
+        if not single:
+            raise TypeError(
+                f"interactions as a list of item ids is for one user; got {len(id_array)} users "
+                f"(user=...). Pass a DataFrame with columns {self.user_col!r} and "
+                f"{self.item_col!r} to fold several users in at once."
+            )
+        items, _ = _as_id_list(clicks, "interactions")
+        return pd.DataFrame(
+            {
+                self.user_col: np.repeat(id_array, len(items)),
+                self.item_col: _object_array(items),
+            }
+        )
+
     def _fold_request(
-        self, interactions: pd.DataFrame, id_array: np.ndarray, u: np.ndarray
+        self,
+        interactions: pd.DataFrame,
+        id_array: np.ndarray,
+        u: np.ndarray,
+        *,
+        positives_only: bool = False,
     ) -> _FoldRequest | None:
         """The users of a ``recommend`` call to fold in, and the positives of each.
 
@@ -471,7 +511,7 @@ class _BaseRecommender(_Evaluation):
         ``base_idx`` gives each row's user index (-1: unknown to the model), and ``positives``
         is the (n_rows, n_items) matrix of the training history plus the new interactions.
         """
-        rating_col = self.rating_col if self.min_rating is not None else None
+        rating_col = None if positives_only or self.min_rating is None else self.rating_col
         check_interactions(
             interactions,
             user_col=self.user_col,

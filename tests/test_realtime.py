@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from conftest import planted_interactions
 
 from implicit_ncf import NeuralCF, PopularityRecommender, foldin
 from implicit_ncf.networks import build_network
-from implicit_ncf.recommender import UnknownIdWarning
+from implicit_ncf.recommender import DuplicateInteractionsWarning, UnknownIdWarning
 from implicit_ncf.similarity import embedding_space
 
 SMALL = {
@@ -317,9 +318,73 @@ def test_interactions_of_users_not_requested_raise(neumf: NeuralCF, held) -> Non
 
 def test_bad_interactions_name_the_parameter(neumf: NeuralCF) -> None:
     with pytest.raises(TypeError, match="interactions must be a pandas DataFrame"):
-        neumf.recommend("x", interactions=[("x", 1)])  # type: ignore[arg-type]
+        neumf.recommend("x", interactions={"x": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="interactions must be a pandas DataFrame"):
+        neumf.recommend("x", interactions=iter([1, 2]))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="item_col='item' is not a column"):
         neumf.recommend("x", interactions=pd.DataFrame({"user": ["x"], "movie": [1]}))
+    # (user, item) pairs in a list are read as item ids: none is in the catalogue
+    with pytest.warns(UnknownIdWarning, match=r"\('x', 1\)"):
+        with pytest.raises(ValueError, match="unknown user id"):
+            neumf.recommend("x", interactions=[("x", 1)])
+
+
+@pytest.mark.parametrize(
+    "as_clicks", [list, tuple, np.array, pd.Series, pd.Index], ids=lambda f: f.__name__
+)
+def test_a_list_of_item_ids_is_one_users_interactions(
+    model: NeuralCF, held, as_clicks: Any
+) -> None:
+    user = held["last"]["user"].iloc[0]
+    history = held["history"][held["history"]["user"] == user]
+    clicks = as_clicks(history["item"].tolist())
+    pd.testing.assert_frame_equal(
+        model.recommend(user, k=5, interactions=clicks),
+        model.recommend(user, k=5, interactions=history),
+    )
+    known = model.user_encoder_.classes_[0]
+    extra = [i for i in range(N_ITEMS) if not model.seen_[0, i]][:2]
+    frame = pd.DataFrame({"user": known, "item": extra})
+    pd.testing.assert_frame_equal(
+        model.recommend(known, k=5, interactions=as_clicks(extra)),
+        model.recommend(known, k=5, interactions=frame),
+    )
+    pd.testing.assert_frame_equal(
+        model.recommend(known, k=5, interactions=as_clicks([])), model.recommend(known, k=5)
+    )
+
+
+def test_a_list_of_item_ids_counts_repeats_and_unknown_items(neumf: NeuralCF, held) -> None:
+    user = held["last"]["user"].iloc[0]
+    items = held["history"].loc[held["history"]["user"] == user, "item"].tolist()
+    expected = neumf.recommend(user, k=5, interactions=items)
+    with pytest.warns(UnknownIdWarning, match=r"1 row\(s\) of interactions"):
+        with pytest.warns(DuplicateInteractionsWarning, match="1 repeated"):
+            got = neumf.recommend(user, k=5, interactions=[*items, items[0], 999])
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_list_of_item_ids_is_for_one_user(neumf: NeuralCF, held) -> None:
+    users = held["last"]["user"].tolist()[:2]
+    with pytest.raises(TypeError, match="list of item ids is for one user; got 2 users"):
+        neumf.recommend(users, interactions=[1, 2])
+    with pytest.raises(ValueError, match="interactions must be one id or a 1-D sequence"):
+        neumf.recommend(users[0], interactions=np.array([[1, 2]]))
+
+
+def test_a_list_of_item_ids_needs_no_rating_under_min_rating(held) -> None:
+    rated = held["train"].assign(rating=5.0)
+    est = NeuralCF(model="mf", min_rating=4, **SMALL).fit(rated)
+    user = held["last"]["user"].iloc[0]
+    items = held["history"].loc[held["history"]["user"] == user, "item"].tolist()
+    frame = pd.DataFrame({"user": user, "item": items, "rating": 5.0})
+    pd.testing.assert_frame_equal(
+        est.recommend(user, k=5, interactions=items),
+        est.recommend(user, k=5, interactions=frame),
+    )
+    low = frame.assign(rating=1.0)  # a frame's ratings still filter its rows
+    with pytest.raises(ValueError, match="unknown user id"):
+        est.recommend(user, k=5, interactions=low)
 
 
 def test_unknown_user_without_interactions_gets_filtered_popular_items(mf: NeuralCF) -> None:
