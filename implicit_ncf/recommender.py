@@ -454,23 +454,31 @@ class _BaseRecommender(_Evaluation):
 
     def _allowed_items(self, items: Any, exclude_items: Any) -> np.ndarray | None:
         """Boolean mask of the items ``recommend`` may return (None: every item)."""
+        return self._allowed("item", items, exclude_items)
+
+    def _allowed(self, side: str, include: Any, exclude: Any) -> np.ndarray | None:
+        """Boolean mask of the ``side`` ids (items or users) a call may return, from its
+        whitelist ``include`` (parameter ``items`` / ``users``) and ``exclude``
+        (``exclude_items`` / ``exclude_users``); None: every id."""
+        encoder = self.item_encoder_ if side == "item" else self.user_encoder_
+        where = "the model's catalogue" if side == "item" else "the model's users"
         allowed = None
-        for parameter, ids in (("items", items), ("exclude_items", exclude_items)):
+        for parameter, ids in ((f"{side}s", include), (f"exclude_{side}s", exclude)):
             if ids is None:
                 continue
             values, _ = _as_id_list(ids, parameter)
-            idx = self.item_encoder_.get_indexer(_object_array(values))
+            idx = encoder.get_indexer(_object_array(values))
             if (idx < 0).any():
                 missing = list(dict.fromkeys(_object_array(values)[idx < 0].tolist()))
                 raise ValueError(
-                    f"{parameter} holds item id(s) {missing[:5]!r}"
+                    f"{parameter} holds {side} id(s) {missing[:5]!r}"
                     f"{' ...' if len(missing) > 5 else ''} ({len(missing)} in all) that are not "
-                    f"in the model's catalogue (item_encoder_.classes_). Drop them, or add them "
+                    f"in {where} ({side}_encoder_.classes_). Drop them, or add them "
                     f"to the model with partial_fit."
                 )
             if allowed is None:
-                allowed = np.full(self.n_items_, parameter == "exclude_items")
-            allowed[idx] = parameter == "items"
+                allowed = np.full(len(encoder), parameter.startswith("exclude_"))
+            allowed[idx] = not parameter.startswith("exclude_")
         return allowed
 
     def _clicks_frame(self, clicks: Any, id_array: np.ndarray, single: bool) -> pd.DataFrame:
@@ -596,7 +604,9 @@ class _BaseRecommender(_Evaluation):
         raise NotImplementedError
 
     # -- similarity -------------------------------------------------------------------------------
-    def similar_items(self, item: Any, k: int = 10) -> pd.DataFrame:
+    def similar_items(
+        self, item: Any, k: int = 10, *, items: Any = None, exclude_items: Any = None
+    ) -> pd.DataFrame:
         """The ``k`` items nearest to ``item`` in the model's learned item space (cosine).
 
         Parameters
@@ -604,7 +614,12 @@ class _BaseRecommender(_Evaluation):
         item : hashable or iterable of hashables
             A raw item id, or several (read as ``user`` is by :meth:`recommend`).
         k : int, default 10
-            Neighbours per query; all other items when the catalogue has fewer.
+            Neighbours per query; all the candidates when fewer are left.
+        items : iterable of item ids or None, default None
+            Return only these items (a whitelist of raw ids, e.g. what is in stock); ``None``
+            searches the whole catalogue.
+        exclude_items : iterable of item ids or None, default None
+            Never return these items (e.g. what the visitor has seen). Combines with ``items``.
 
         Returns
         -------
@@ -615,19 +630,31 @@ class _BaseRecommender(_Evaluation):
         Raises
         ------
         ValueError
-            For an id that is not in the catalogue (the message names it).
+            For an id (query, ``items`` or ``exclude_items``) that is not in the catalogue
+            (the message names it and the parameter).
         TypeError
             For a model without a learned item space (the popularity baseline).
-        """
-        return self._similar("item", item, k)
 
-    def similar_users(self, user: Any, k: int = 10) -> pd.DataFrame:
+        Examples
+        --------
+        >>> from implicit_ncf import NeuralCF, load_movielens
+        >>> model = NeuralCF(model="mf", n_epochs=1, random_state=0, verbose=False)
+        >>> model = model.fit(load_movielens().head(2000))
+        >>> model.similar_items(1, k=2, items=[2, 3, 5]).shape
+        (2, 2)
+        """
+        return self._similar("item", item, k, items, exclude_items)
+
+    def similar_users(
+        self, user: Any, k: int = 10, *, users: Any = None, exclude_users: Any = None
+    ) -> pd.DataFrame:
         """The ``k`` users nearest to ``user`` in the model's learned user space (cosine).
 
         As :meth:`similar_items`, with columns ``user`` and ``score`` (and ``query_user`` for a
-        list of ids).
+        list of ids); ``users`` and ``exclude_users`` filter the candidates as ``items`` and
+        ``exclude_items`` do there.
         """
-        return self._similar("user", user, k)
+        return self._similar("user", user, k, users, exclude_users)
 
     def similarity_vectors(self, side: str = "item") -> tuple[np.ndarray, np.ndarray]:
         """The unit vectors that :meth:`similar_items` / :meth:`similar_users` compare.
@@ -683,7 +710,9 @@ class _BaseRecommender(_Evaluation):
             f"embeddings, e.g. NeuralCF(model='mf').fit(...).similar_{side}s(...)."
         )
 
-    def _similar(self, side: str, query: Any, k: int) -> pd.DataFrame:
+    def _similar(
+        self, side: str, query: Any, k: int, include: Any = None, exclude: Any = None
+    ) -> pd.DataFrame:
         self._check_fitted()
         k = _check_positive_int(k, "k")  # type: ignore[assignment]
         ids, single = _as_id_list(query, side)
@@ -698,22 +727,30 @@ class _BaseRecommender(_Evaluation):
                 f"partial_fit). Pass ids of {side}_encoder_.classes_."
             )
         space = self._similarity_space(side)
-        k_eff = min(k, len(encoder) - 1)
-        top = np.zeros((len(ids), max(k_eff, 0)), dtype=np.int64)
-        sims = np.zeros((len(ids), max(k_eff, 0)), dtype=np.float64)
+        allowed = self._allowed(side, include, exclude)
+        n_candidates = len(encoder) if allowed is None else int(allowed.sum())
+        k_eff = min(k, n_candidates)
+        blocked = None if allowed is None else torch.from_numpy(~allowed)
+        top = np.zeros((len(ids), k_eff), dtype=np.int64)
+        sims = np.full((len(ids), k_eff), -np.inf, dtype=np.float64)
         if k_eff > 0:
             with torch.inference_mode():
                 for start in range(0, len(ids), 256):
                     rows = np.arange(start, min(start + 256, len(ids)))
                     query_idx = torch.from_numpy(idx[rows])
                     scores = space[query_idx] @ space.T
+                    if blocked is not None:
+                        scores[:, blocked] = -torch.inf
                     scores[torch.arange(len(rows)), query_idx] = -torch.inf
                     values, found = torch.topk(scores, k_eff, dim=1)
                     top[rows], sims[rows] = found.numpy(), values.double().numpy()
-        frame = pd.DataFrame({side: encoder.inverse_transform(top.ravel()), "score": sims.ravel()})
+        # the query itself (when a candidate) leaves one row fewer than k_eff; filtered-out
+        # candidates never score above -inf
+        keep = np.isfinite(sims)
+        frame = pd.DataFrame({side: encoder.inverse_transform(top[keep]), "score": sims[keep]})
         if single:
             return frame
-        frame.insert(0, f"query_{side}", np.repeat(id_array, top.shape[1]))
+        frame.insert(0, f"query_{side}", np.repeat(id_array, keep.sum(1)))
         frame[f"query_{side}"] = frame[f"query_{side}"].infer_objects()
         return frame
 

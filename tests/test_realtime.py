@@ -529,6 +529,50 @@ def test_similar_to_unknown_ids_raise_naming_them(neumf: NeuralCF) -> None:
         neumf.similar_items(0, k=0)
 
 
+def _cosines(est: NeuralCF, side: str, query: Any) -> pd.Series:
+    """Every other id's cosine with ``query``, from the exported unit vectors (a reference)."""
+    ids, vectors = est.similarity_vectors(side)
+    row = int(np.flatnonzero(ids == query)[0])
+    cos = pd.Series(vectors @ vectors[row], index=ids)
+    return cos.drop(query)
+
+
+@pytest.mark.parametrize("side", ["item", "user"])
+def test_similar_filters_return_the_best_allowed_neighbours(model: NeuralCF, side: str) -> None:
+    similar = model.similar_items if side == "item" else model.similar_users
+    ids = (model.item_encoder_ if side == "item" else model.user_encoder_).classes_
+    query = ids[3]
+    cos = _cosines(model, side, query)
+    allowed = list(ids[::3])  # holds the query itself, which is never returned
+    banned = list(cos.index[::5])
+    got = similar(query, k=7, **{f"{side}s": allowed, f"exclude_{side}s": banned})
+    expected = cos[cos.index.isin(allowed) & ~cos.index.isin(banned)].sort_values(ascending=False)
+    assert got[side].tolist() == expected.index[:7].tolist()
+    np.testing.assert_allclose(got["score"], expected.iloc[:7], rtol=1e-5, atol=1e-6)
+    # fewer candidates than k: all of them, the query left out
+    few = similar(query, k=10, **{f"{side}s": [query, ids[0], ids[1]]})
+    assert sorted(few[side].tolist()) == sorted([ids[0], ids[1]])
+    assert similar(query, k=5, **{f"{side}s": [query]}).empty
+    assert similar(query, k=5, **{f"exclude_{side}s": list(ids)}).empty
+    # several queries: each query's own neighbours, counts per query
+    many = similar([query, ids[0]], k=10, **{f"{side}s": [query, ids[0], ids[1]]})
+    assert many.groupby(f"query_{side}", sort=False).size().tolist() == [2, 2]
+    one = similar(ids[0], k=10, **{f"{side}s": [query, ids[0], ids[1]]})
+    np.testing.assert_array_equal(
+        many.loc[many[f"query_{side}"] == ids[0], side].to_numpy(), one[side].to_numpy()
+    )
+
+
+def test_similar_filters_name_unknown_ids(neumf: NeuralCF) -> None:
+    with pytest.raises(ValueError, match=r"items holds item id\(s\) \[12345\]"):
+        neumf.similar_items(0, items=[1, 12345])
+    with pytest.raises(ValueError, match=r"exclude_users holds user id\(s\) \['nobody'\]"):
+        neumf.similar_users(neumf.user_encoder_.classes_[0], exclude_users=["nobody"])
+    pop = PopularityRecommender().fit(pd.DataFrame({"user": [1, 2], "item": [1, 2]}))
+    with pytest.raises(TypeError, match="no learned item space"):
+        pop.similar_items(1, items=[999])
+
+
 def test_popularity_has_no_item_space(held) -> None:
     pop = PopularityRecommender().fit(held["train"])
     with pytest.raises(TypeError, match="has no learned item space"):
