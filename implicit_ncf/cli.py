@@ -1,6 +1,6 @@
 """The command line: ``implicit-ncf`` (the installed script) and ``python -m implicit_ncf``.
 
-Four commands, each with ``--help``:
+Five commands, each with ``--help``:
 
 ``implicit-ncf train RATINGS --out MODEL``
     Fit :class:`~implicit_ncf.NeuralCF` on a CSV, TSV or Parquet file of interactions and save
@@ -8,6 +8,9 @@ Four commands, each with ``--help``:
 ``implicit-ncf recommend MODEL --users ID [ID ...]``
     Top-k items of some users (``--all-users --output FILE``: of everyone, written in blocks of
     users so that memory stays bounded), as a table, CSV or JSON.
+``implicit-ncf similar MODEL --items ID [ID ...]``
+    The k most similar items of some items (``--all-items --output FILE``: of the whole
+    catalogue, in blocks), by cosine in the learned item space.
 ``implicit-ncf evaluate MODEL TEST``
     HR@k, NDCG@k and MRR@k of held-out interactions (99 sampled negatives, or ``--full``
     ranking) with 95% bootstrap intervals over users.
@@ -371,8 +374,6 @@ class _Writer:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    import numpy as np
-
     model = _load_model(args.model)
     if args.unknown == "popular":
         model.set_params(on_unknown_user="popular")
@@ -392,8 +393,31 @@ def _recommend(args: argparse.Namespace) -> int:
                 f"{', '.join(map(str, classes[:3].tolist()))}). Pass --unknown popular to give "
                 "them the most popular items."
             )
-    fmt = _output_format(args)
     columns = [str(model.user_col), "rank", str(model.item_col), "score"]
+
+    def block_of(block: list[Any]) -> pd.DataFrame:
+        recs = model.recommend(block, k=args.k, exclude_seen=not args.include_seen)
+        ranks = recs.groupby("user", sort=False).cumcount() + 1
+        recs.insert(1, "rank", ranks.to_numpy())
+        return recs[["user", "rank", "item", "score"]]
+
+    _write_blocks(args, users, columns, block_of, "recommendations", "user(s)")
+    return 0
+
+
+def _write_blocks(
+    args: argparse.Namespace,
+    queries: Sequence[Any],
+    columns: list[str],
+    block_of: Any,
+    what: str,
+    of: str,
+) -> None:
+    """Write ``block_of(block)`` for each ``args.block_size`` queries to ``args.output`` (through
+    a ``.partial`` file renamed when complete) or standard output, in ``_output_format``."""
+    import numpy as np
+
+    fmt = _output_format(args)
     target = Path(args.output) if args.output is not None else None
     if target is not None and not target.parent.exists():
         raise CommandError(
@@ -407,13 +431,10 @@ def _recommend(args: argparse.Namespace) -> int:
             else contextlib.nullcontext(sys.stdout)
         ) as stream:
             writer = _Writer(stream, fmt, columns)
-            for start in range(0, len(users), args.block_size):
-                block = users[start : start + args.block_size]
+            for start in range(0, len(queries), args.block_size):
+                block = queries[start : start + args.block_size]
                 block = block.tolist() if isinstance(block, np.ndarray) else list(block)
-                recs = model.recommend(block, k=args.k, exclude_seen=not args.include_seen)
-                ranks = recs.groupby("user", sort=False).cumcount() + 1
-                recs.insert(1, "rank", ranks.to_numpy())
-                writer.write(recs[["user", "rank", "item", "score"]])
+                writer.write(block_of(block))
             writer.close()
         if partial is not None and target is not None:
             os.replace(partial, target)
@@ -423,10 +444,43 @@ def _recommend(args: argparse.Namespace) -> int:
         raise
     if target is not None:
         print(
-            f"Wrote {writer.rows:,} recommendations for {len(users):,} user(s) to {target} "
-            f"({fmt}).",
+            f"Wrote {writer.rows:,} {what} for {len(queries):,} {of} to {target} ({fmt}).",
             file=sys.stderr,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# similar
+# --------------------------------------------------------------------------------------------
+
+
+def _similar(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    classes = model.item_encoder_.classes_
+    if args.all_items:
+        items: Sequence[Any] = classes
+    else:
+        items = list(dict.fromkeys(_parse_ids(args.items, classes, "--items")))
+        unknown = [
+            i for i, j in zip(items, model.item_encoder_.get_indexer(items), strict=True) if j < 0
+        ]
+        if unknown:
+            shown = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
+            raise CommandError(
+                f"unknown item id(s) {shown} ({len(unknown)} of {len(items)}): not in the "
+                f"model's catalogue ({len(classes):,} items, e.g. "
+                f"{', '.join(map(str, classes[:3].tolist()))})."
+            )
+    item_col = str(model.item_col)
+    columns = [f"query_{item_col}", "rank", item_col, "score"]
+
+    def block_of(block: list[Any]) -> pd.DataFrame:
+        similar = model.similar_items(block, k=args.k)
+        ranks = similar.groupby("query_item", sort=False).cumcount() + 1
+        similar.insert(1, "rank", ranks.to_numpy())
+        return similar[["query_item", "rank", "item", "score"]]
+
+    _write_blocks(args, items, columns, block_of, "neighbours", "item(s)")
     return 0
 
 
@@ -641,6 +695,34 @@ def _build_parser() -> argparse.ArgumentParser:
         "--block-size", type=_positive_int, metavar="N", default=1024, help="users scored per block"
     )
     recommend.set_defaults(run=_recommend)
+
+    similar = commands.add_parser(
+        "similar",
+        help="the k most similar items to some items, or to every item",
+        description="The k nearest items to each query item in a saved model's learned item "
+        "space (cosine similarity), the query itself left out: 'more like this' lists, for "
+        "some items or for the whole catalogue.",
+        formatter_class=formatter,
+    )
+    similar.add_argument("model", metavar="MODEL", help="model file written by train")
+    which = similar.add_mutually_exclusive_group(required=True)
+    which.add_argument("--items", nargs="+", metavar="ID", help="item ids")
+    which.add_argument("--all-items", action="store_true", help="every item, block by block")
+    similar.add_argument("--k", type=_positive_int, metavar="N", default=10, help="per item")
+    similar.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default=None,
+        help="output format (default: table on the terminal, else by --output's extension: "
+        ".json -> json, anything else -> csv)",
+    )
+    similar.add_argument(
+        "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
+    )
+    similar.add_argument(
+        "--block-size", type=_positive_int, metavar="N", default=256, help="items per block"
+    )
+    similar.set_defaults(run=_similar)
 
     evaluate = commands.add_parser(
         "evaluate",

@@ -143,6 +143,52 @@ def test_all_users_are_written_block_by_block(trained, tmp_path, capsys, name, f
     assert frame["movieId"].tolist() == expected["item"].tolist()
 
 
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_similar_matches_the_estimator(trained, capsys, fmt) -> None:
+    code, out, err = run(
+        capsys, "similar", trained, "--items", "1", "50", "--k", "4", "--format", fmt
+    )
+    assert code == 0, err
+    if fmt == "table":
+        lines = out.strip().splitlines()
+        frame = pd.DataFrame([line.split() for line in lines[1:]], columns=lines[0].split())
+        frame = frame.astype({"query_movieId": int, "rank": int, "movieId": int, "score": float})
+    else:
+        frame = pd.read_csv(io.StringIO(out)) if fmt == "csv" else pd.DataFrame(json.loads(out))
+    assert list(frame.columns) == ["query_movieId", "rank", "movieId", "score"]
+    expected = NeuralCF.load(trained).similar_items([1, 50], k=4)
+    assert frame["query_movieId"].tolist() == expected["query_item"].tolist() == [1] * 4 + [50] * 4
+    assert frame["rank"].tolist() == [1, 2, 3, 4] * 2
+    assert frame["movieId"].tolist() == expected["item"].tolist()
+    np.testing.assert_allclose(frame["score"], expected["score"], atol=1e-4)
+
+
+def test_similar_for_every_item_is_written_block_by_block(trained, tmp_path, capsys) -> None:
+    target = tmp_path / "similar.csv"
+    code, _, err = run(
+        capsys, "similar", trained, "--all-items", "--k", "3", "--block-size", "50", "-o", target
+    )
+    assert code == 0, err
+    assert "neighbours for" in err and f"to {target} (csv)" in err
+    frame = pd.read_csv(target)
+    model = NeuralCF.load(trained)
+    expected = model.similar_items(model.item_encoder_.classes_.tolist(), k=3)
+    assert len(frame) == 3 * model.n_items_
+    assert frame["query_movieId"].tolist() == expected["query_item"].tolist()
+    assert frame["movieId"].tolist() == expected["item"].tolist()
+    assert (frame["query_movieId"] != frame["movieId"]).all()
+
+
+def test_similar_names_unknown_and_badly_typed_items(trained, capsys) -> None:
+    code, _, err = run(capsys, "similar", trained, "--items", "1", "999999999")
+    assert code == 1 and "unknown item id(s) 999999999 (1 of 2)" in err
+    code, _, err = run(capsys, "similar", trained, "--items", "abc")
+    assert code == 1 and "--items 'abc': this model's ids are integers" in err
+    with pytest.raises(SystemExit) as exit_info:  # --items or --all-items is required
+        main(["similar", str(trained)])
+    assert exit_info.value.code == 2
+
+
 def test_string_ids_typed_on_the_command_line_match(tmp_path, capsys) -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
