@@ -129,7 +129,7 @@ def test_the_command_line_page_lists_every_option() -> None:
     page = (DOCS / "cli.rst").read_text()
     parser = _build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(commands.choices) == {"train", "recommend", "evaluate", "demo"}
+    assert set(commands.choices) == {"train", "recommend", "similar", "evaluate", "demo"}
     for name, sub in commands.choices.items():
         assert f"``{name}``" in page
         for action in sub._actions:
