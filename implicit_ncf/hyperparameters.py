@@ -156,6 +156,14 @@ def check_params(est: Any) -> None:
             )
         if not ok:
             raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
+    if not isinstance(est.finetune_mix_space, str) or est.finetune_mix_space not in (
+        "weights",
+        "scores",
+    ):
+        raise ValueError(
+            f"finetune_mix_space must be 'weights' (finetune_mix averages the weights) or "
+            f"'scores' (it averages the logits); got {est.finetune_mix_space!r}."
+        )
     _check_weight_decay(est)
     from .training import OPTIMIZERS
 

@@ -9,7 +9,9 @@ scores whole item catalogues for a block of users without building every (user, 
 
 from __future__ import annotations
 
+import copy
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -437,6 +439,53 @@ class NeuMF(nn.Module):
             torch.cat([alpha * gmf.output.weight, (1 - alpha) * mlp.output.weight], dim=1)
         )
         self.output.bias.copy_(alpha * gmf.output.bias + (1 - alpha) * mlp.output.bias)
+
+
+@torch.no_grad()
+def blend_with_start(network: NeuMF, start: dict[str, Tensor], mix: float) -> NeuMF:
+    """One NeuMF whose logits are ``(1 - mix) * network + mix * start``: a score-space ensemble
+    of a fine-tuned NeuMF and the residual start it was fine-tuned from
+    (``load_pretrained(..., residual=True)``, whose logits are its GMF tower's alone).
+
+    The result's GMF tower holds the two GMF towers side by side (``2 * n_factors`` columns:
+    the fine-tuned rows scaled by ``sqrt(1 - mix)``, the start's by ``sqrt(mix)``, each with
+    its NeuMF output weights folded into the user rows), its output weights on them are ones,
+    the MLP tower is the fine-tuned one with its output weights scaled by ``1 - mix``, and the
+    bias is the blend of the two biases. ``start`` is the start's ``state_dict``.
+    """
+    f = network.gmf.n_factors
+    mlp_start = start["output.weight"][0, f:]
+    if bool((mlp_start != 0).any()):
+        raise ValueError(
+            "blend_with_start needs the residual start (the MLP tower's output weights at "
+            "zero): the fine-tuning of loss='ials' (or 'auto'), whose start is the GMF tower."
+        )
+    w = network.output.weight[0]
+    p = torch.cat(
+        [
+            math.sqrt(1.0 - mix) * network.gmf.user_embedding.weight * w[:f],
+            math.sqrt(mix) * start["gmf.user_embedding.weight"] * start["output.weight"][0, :f],
+        ],
+        dim=1,
+    )
+    q = torch.cat(
+        [
+            math.sqrt(1.0 - mix) * network.gmf.item_embedding.weight,
+            math.sqrt(mix) * start["gmf.item_embedding.weight"],
+        ],
+        dim=1,
+    )
+    blended = copy.deepcopy(network)  # the MLP tower as fine-tuned; GMF and output replaced
+    blended.gmf = GMF(network.n_users, network.n_items, 2 * f).to(w.device)
+    blended.gmf.output.requires_grad_(network.gmf.output.weight.requires_grad)
+    blended.output = nn.Linear(2 * f + network.mlp.n_features, 1).to(w.device)
+    blended.gmf.user_embedding.weight.copy_(p)
+    blended.gmf.item_embedding.weight.copy_(q)
+    blended.output.weight.copy_(
+        torch.cat([torch.ones(2 * f, device=w.device), (1.0 - mix) * w[f:]]).unsqueeze(0)
+    )
+    blended.output.bias.copy_((1.0 - mix) * network.output.bias + mix * start["output.bias"])
+    return blended.train(network.training)
 
 
 def build_network(
