@@ -1,6 +1,6 @@
-"""The real-time row: a new user's recommendation from their latest clicks (fold-in + top-10),
-against a known user's recommendation, on the model the scoring rows use
-(:func:`bench.scoring.scoring_model`)."""
+"""The real-time rows, on the model the scoring rows use (:func:`bench.scoring.scoring_model`):
+a new user's recommendation from their latest clicks (fold-in + top-10) against a known user's
+recommendation, and ``similar_items`` against a top-10 over the exported unit vectors."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bench.scoring import scoring_model
 
 N_CLICKS = 50  # interactions of each new user
 TARGET_S = 0.020  # median fold-in + top-10 of one new user
+SIMILAR_TARGET_S = 0.002  # median similar_items(item, k=10) of one item
 
 
 def _new_users(est: Any, n_users: int, n_clicks: int, seed: int = 0) -> list[pd.DataFrame]:
@@ -92,5 +93,50 @@ def realtime_row(ctx: Context, *, n_clicks: int = N_CLICKS) -> Row:
             f"top-10 of the fold-in vs that of the trained vector of the user whose items were "
             f"copied (that user's training items excluded from both): "
             f"{100 * np.mean(overlap):.0f}% overlap",
+        ],
+    )
+
+
+def similar_row(ctx: Context, *, n_items: int = 200) -> Row:
+    """Median and p99 seconds of ``similar_items(item, k=10)`` on a live model (the space
+    cached after the first call), and their ratio to the bare top-10 of one product of an
+    item's unit vector with every item's (``similarity_vectors``), the least any
+    exact search does; checked: the same ten items as that reference."""
+    import torch
+
+    est = scoring_model(ctx)
+    ids, vectors = est.similarity_vectors("item")
+    space = torch.from_numpy(vectors)
+    queries = np.linspace(0, len(ids) - 1, num=min(n_items, len(ids))).astype(np.int64)
+    with quiet():
+        est.similar_items(ids[queries[0]], k=10)  # warm-up: computes and caches the space
+        api_s, bare_s = [], []
+        for j in queries:
+            start = time.perf_counter()
+            got = est.similar_items(ids[j], k=10)
+            api_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                scores = space[int(j) : int(j) + 1] @ space.T  # one row, as similar_items
+                scores[0, int(j)] = -torch.inf
+                top = torch.topk(scores, 10, dim=1).indices[0].numpy()
+            bare_s.append(time.perf_counter() - start)
+            if got["item"].tolist() != ids[top].tolist():
+                raise BenchmarkError(f"similar_items({ids[j]!r}) differs from the reference top-10")
+    median, p99 = float(np.median(api_s)), float(np.percentile(api_s, 99))
+    base = float(np.median(bare_s))
+    ctx.results["similar"] = {"median_s": median, "p99_s": p99, "bare_median_s": base}
+    return Row(
+        "similar_items: one item, top-10",
+        f"median {1e3 * median:.2f} ms, p99 {1e3 * p99:.2f} ms",
+        f"bare top-10 on the vectors {1e3 * base:.2f} ms",
+        median / base,
+        f"median <= {1e3 * SIMILAR_TARGET_S:.0f} ms",
+        median <= SIMILAR_TARGET_S,
+        style="x",
+        notes=[
+            f"{len(queries)} items spread over a catalogue of {len(ids):,} ({vectors.shape[1]} "
+            f"dimensions); NeuralCF.similar_items(item, k=10) one call at a time (id lookup, "
+            f"product, top-10, frame) vs the product and top-10 alone"
         ],
     )

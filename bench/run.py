@@ -16,7 +16,7 @@ This module is the entry point only; the rows live by family:
   recommendation at the ML-20M shape against the ML-1M shape)
 - ``sampling``: :mod:`bench.sampling`
 - ``recommend``, ``eval``: :mod:`bench.scoring`
-- ``realtime``: :mod:`bench.realtime` (a new user's fold-in + top-10)
+- ``realtime``: :mod:`bench.realtime` (a new user's fold-in + top-10; ``similar_items``)
 - what they share (modes, rows, the estimator, formatting, the table): :mod:`bench.common`
 - the naive reference paths and their checks: :mod:`bench.naive`
 """
@@ -43,7 +43,7 @@ from bench.common import (
     render,
 )
 from bench.naive import BenchmarkError
-from bench.realtime import realtime_row
+from bench.realtime import realtime_row, similar_row
 from bench.sampling import sampling_rows
 from bench.scale_eval import scale_eval_rows
 from bench.scoring import eval_full_row, eval_sampled_row, recommend_row, scoring_model
@@ -66,6 +66,7 @@ __all__ = [
     "sampling_rows",
     "scale_eval_rows",
     "scoring_model",
+    "similar_row",
     "train_row",
 ]
 
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(("evaluate full", lambda: eval_full_row(ctx)))
     if "realtime" in wanted:
         steps.append(("realtime", lambda: realtime_row(ctx)))
+        steps.append(("similar items", lambda: similar_row(ctx)))
     if "quality" in wanted:
         steps.append(("time to quality", lambda: quality_row(ctx)))
     if "als" in wanted:

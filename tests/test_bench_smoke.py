@@ -155,6 +155,23 @@ def test_realtime_row_folds_in_new_users_and_checks_them(ctx: run.Context) -> No
         run.realtime_row(small, n_clicks=10_000)
 
 
+def test_similar_row_matches_the_reference_top10(ctx: run.Context) -> None:
+    row = run.similar_row(ctx, n_items=20)
+    result = ctx.results["similar"]
+    assert 0 < result["median_s"] <= result["p99_s"] and result["bare_median_s"] > 0
+    assert row.ratio is not None and row.ratio > 0 and row.figure.startswith("median")
+
+
+def test_similar_row_fails_when_similar_items_is_wrong(ctx: run.Context, monkeypatch) -> None:
+    est = run.scoring_model(ctx)
+    shuffled = est.similar_items  # the right answer, reversed: not the reference's order
+    monkeypatch.setattr(
+        est, "similar_items", lambda item, k: shuffled(item, k=k).iloc[::-1], raising=False
+    )
+    with pytest.raises(naive.BenchmarkError, match="differs from the reference top-10"):
+        run.similar_row(ctx, n_items=3)
+
+
 def test_implicit_als_peer_goes_through_the_librarys_evaluator():
     pytest.importorskip("implicit")
     from bench.peers import ImplicitALS, tune_als
