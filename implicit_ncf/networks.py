@@ -24,6 +24,7 @@ __all__ = [
     "MF",
     "MLP",
     "NeuMF",
+    "blend_with_start",
     "build_network",
     "score_all_batched",
     "set_sparse_embeddings",
