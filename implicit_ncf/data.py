@@ -284,6 +284,9 @@ def _id_values(ids: Any) -> np.ndarray:
     return pd.Series(values, dtype=object if not values else None).to_numpy()
 
 
+_FEW_IDS = 8  # up to this many ids, IdEncoder.get_indexer looks each one up on its own
+
+
 class IdEncoder:
     """Map raw ids (any hashable) to contiguous indices, ``0`` to ``n_ids - 1``, and back.
 
@@ -335,7 +338,23 @@ class IdEncoder:
     def get_indexer(self, ids: Iterable[Hashable] | np.ndarray | pd.Series) -> np.ndarray:
         """Indices of ``ids``, with ``-1`` for ids never seen in ``fit``."""
         self._check_fitted()
-        return np.asarray(self._index.get_indexer(_id_values(ids)), dtype=np.int64)
+        values = _id_values(ids)
+        if values.ndim == 1 and len(values) <= _FEW_IDS and self._index.dtype.kind != "b":
+            # a live request's few ids: one hash lookup each, not get_indexer's set-up, which
+            # costs about 0.15 ms per call (the same answers, tests/test_id_encoder.py)
+            out = np.empty(len(values), dtype=np.int64)
+            for j, value in enumerate(values):
+                if isinstance(value, bool | np.bool_):  # get_indexer equates False and 0
+                    return np.asarray(self._index.get_indexer(values), dtype=np.int64)
+                try:
+                    position = self._index.get_loc(value)
+                except (KeyError, TypeError, pd.errors.InvalidIndexError):
+                    position = -1
+                if not isinstance(position, int | np.integer):  # never for unique classes_
+                    return np.asarray(self._index.get_indexer(values), dtype=np.int64)
+                out[j] = position
+            return out
+        return np.asarray(self._index.get_indexer(values), dtype=np.int64)
 
     def transform(self, ids: Iterable[Hashable] | np.ndarray | pd.Series) -> np.ndarray:
         """Indices of ``ids``.
