@@ -402,6 +402,7 @@ def test_popularity_accepts_the_same_arguments(held) -> None:
     history = pd.DataFrame({"user": user, "item": top[:2]})
     recs = pop.recommend(user, k=3, interactions=history)
     assert recs["item"].iloc[0] == top[2] and not set(recs["item"]) & set(top[:2])
+    pd.testing.assert_frame_equal(pop.recommend(user, k=3, interactions=top[:2]), recs)
     filtered = pop.recommend(user, k=3, interactions=history, items=top, exclude_items=top[2:])
     assert filtered.empty
     with pytest.raises(ValueError, match="items holds item id"):
