@@ -141,7 +141,12 @@ def demo(args: argparse.Namespace) -> int:
         fresh = model.recommend("visitor", k=5, interactions=clicks)
         print("\nA new visitor who just watched the Star Wars trilogy (fold-in, no retraining):")
         for rank, row in enumerate(fresh.itertuples(index=False), start=1):
-            print(f"{rank:>3}. {movies['title'].get(row.item, '?')}  (score {row.score:.3f})")
+            because = model.explain("visitor", row.item, k=1, interactions=clicks).iloc[0]
+            print(
+                f"{rank:>3}. {movies['title'].get(row.item, '?')}  (score {row.score:.3f}; "
+                f"nearest watched: {movies['title'].get(because['item'], '?')}, "
+                f"{because['score']:.2f})"
+            )
     if args.plot is not None:
         _demo_figure(models, split.test, Path(args.plot))
     return 0

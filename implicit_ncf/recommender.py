@@ -656,6 +656,102 @@ class _BaseRecommender(_Evaluation):
         """
         return self._similar("user", user, k, users, exclude_users)
 
+    def explain(
+        self,
+        user: Any,
+        item: Any,
+        k: int = 3,
+        *,
+        interactions: pd.DataFrame | Sequence[Any] | np.ndarray | pd.Series | None = None,
+    ) -> pd.DataFrame:
+        """The ``k`` items of ``user``'s history nearest to ``item``: "because you liked ...".
+
+        The history is the user's training items, plus ``interactions`` (read as
+        :meth:`recommend` reads them: a frame, or for this user a list of item ids; a user the
+        model does not know is explained from these alone). Each history item is scored by its
+        cosine with ``item`` in the space of :meth:`similar_items`, and ``item`` itself is left
+        out. The scores show which of the user's items lie nearest to the recommendation; they
+        are not a decomposition of its score, which the network computes from the user's
+        vector as a whole.
+
+        Parameters
+        ----------
+        user : hashable
+            One raw user id.
+        item : hashable
+            One raw item id of the catalogue (typically one that :meth:`recommend` returned).
+        k : int, default 3
+            History items to return; all of them when the history is shorter.
+        interactions : pandas.DataFrame, sequence of item ids or None, default None
+            Recent interactions of ``user``, as in :meth:`recommend`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item`` (the user's items) and ``score`` (the cosine with ``item``), best
+            first.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``item``, or an unknown ``user`` without ``interactions``.
+        TypeError
+            For several users, or a model without a learned item space (popularity).
+
+        Examples
+        --------
+        >>> from implicit_ncf import NeuralCF, load_movielens
+        >>> model = NeuralCF(model="mf", n_epochs=1, random_state=0, verbose=False)
+        >>> model = model.fit(load_movielens().head(2000))
+        >>> top = model.recommend(1, k=1)["item"].iloc[0]
+        >>> model.explain(1, top, k=2).columns.tolist()
+        ['item', 'score']
+        """
+        self._check_fitted()
+        k = _check_positive_int(k, "k")  # type: ignore[assignment]
+        ids, single = _as_id_list(user, "user")
+        if not single:
+            raise TypeError(
+                f"explain takes one user id; got {len(ids)}. Call it once per user, e.g. "
+                f"[model.explain(u, item) for u in users]."
+            )
+        space = self._similarity_space("item")
+        target = self.item_encoder_.get_indexer(_object_array([item]))[0]
+        if target < 0:
+            raise ValueError(
+                f"unknown item id {item!r} (item=...): not in the data the model was fitted on "
+                f"(nor added by partial_fit). Pass an id of item_encoder_.classes_."
+            )
+        id_array = _object_array(ids)
+        u = self.user_encoder_.get_indexer(id_array)
+        fold = None
+        if interactions is not None:
+            positives_only = not isinstance(interactions, pd.DataFrame)
+            if positives_only:
+                interactions = self._clicks_frame(interactions, id_array, single)
+            fold = self._fold_request(interactions, id_array, u, positives_only=positives_only)
+        if fold is not None:
+            history = fold.positives[0].indices
+        elif u[0] >= 0:
+            history = self.seen_[int(u[0])].indices
+        else:
+            raise ValueError(
+                f"unknown user id {ids[0]!r}: not in the training data. Pass their "
+                f"interactions with interactions=<frame or list of item ids> to explain from "
+                f"them."
+            )
+        history = np.asarray(history, dtype=np.int64)
+        history = history[history != target]
+        with torch.inference_mode():
+            cosines = (space[torch.from_numpy(history)] @ space[int(target)]).double().numpy()
+        order = np.argsort(-cosines, kind="stable")[:k]
+        return pd.DataFrame(
+            {
+                "item": self.item_encoder_.inverse_transform(history[order]),
+                "score": cosines[order],
+            }
+        )
+
     def similarity_vectors(self, side: str = "item") -> tuple[np.ndarray, np.ndarray]:
         """The unit vectors that :meth:`similar_items` / :meth:`similar_users` compare.
 

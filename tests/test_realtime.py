@@ -574,6 +574,51 @@ def test_similar_filters_name_unknown_ids(neumf: NeuralCF) -> None:
         pop.similar_items(1, items=[999])
 
 
+def test_explain_ranks_the_users_items_by_cosine_with_the_item(model: NeuralCF) -> None:
+    user = model.user_encoder_.classes_[5]
+    top = model.recommend(user, k=1)["item"].iloc[0]
+    got = model.explain(user, top, k=4)
+    history = model.item_encoder_.inverse_transform(model.seen_[5].indices)
+    cos = _cosines(model, "item", top)
+    expected = cos[cos.index.isin(history)].sort_values(ascending=False)
+    assert got["item"].tolist() == expected.index[:4].tolist()
+    np.testing.assert_allclose(got["score"], expected.iloc[:4], rtol=1e-5, atol=1e-6)
+    # an item of the history is never its own explanation; k above the history: all of it
+    own = history[0]
+    every = model.explain(user, own, k=1000)
+    assert own not in set(every["item"]) and len(every) == len(history) - 1
+    assert every["score"].is_monotonic_decreasing
+
+
+def test_explain_reads_interactions_as_recommend_does(neumf: NeuralCF, held) -> None:
+    user = held["last"]["user"].iloc[0]
+    items = held["history"].loc[held["history"]["user"] == user, "item"].tolist()
+    target = neumf.recommend(user, k=1, interactions=items)["item"].iloc[0]
+    got = neumf.explain(user, target, k=3, interactions=items)
+    assert set(got["item"]) <= set(items) and len(got) == 3
+    frame = pd.DataFrame({"user": user, "item": items})
+    pd.testing.assert_frame_equal(neumf.explain(user, target, k=3, interactions=frame), got)
+    known = neumf.user_encoder_.classes_[0]
+    extra = [i for i in range(N_ITEMS) if not neumf.seen_[0, i]][:1]
+    with_extra = neumf.explain(known, target, k=1000, interactions=extra)
+    assert len(with_extra) == len(neumf.explain(known, target, k=1000)) + (target not in extra)
+
+
+def test_explain_errors_name_the_problem(neumf: NeuralCF, held) -> None:
+    user = neumf.user_encoder_.classes_[0]
+    with pytest.raises(ValueError, match="unknown item id 12345"):
+        neumf.explain(user, 12345)
+    with pytest.raises(ValueError, match="unknown user id 'nobody'"):
+        neumf.explain("nobody", 1)
+    with pytest.raises(TypeError, match="explain takes one user id; got 2"):
+        neumf.explain([user, user], 1)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        neumf.explain(user, 1, k=0)
+    pop = PopularityRecommender().fit(held["train"])
+    with pytest.raises(TypeError, match="no learned item space"):
+        pop.explain(user, 1)
+
+
 def test_popularity_has_no_item_space(held) -> None:
     pop = PopularityRecommender().fit(held["train"])
     with pytest.raises(TypeError, match="has no learned item space"):
