@@ -29,6 +29,7 @@ PROBES: list[Any] = [
     0, 1, 3, 2999, 3000, -3, 1.0, 2.5, 7.25, np.float32(2.0), np.int64(6), np.uint8(3), True,
     False, "a", "1", "Z", "c2", b"a", (1, 2), ("a", 1), (9,), None, np.nan, 10**20,
     np.datetime64("2024-01-01"), pd.Timestamp("2024-06-01"), dt.date(2024, 1, 1),
+    "2024-01-01", "2024", "0.5",
 ]  # fmt: skip
 
 
