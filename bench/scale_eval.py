@@ -1,8 +1,15 @@
 """Evaluation and recommendation at ML-20M scale, each shape in its own process.
 
-``python -m bench.scale_eval`` runs two workers, one after the other, each in a fresh process
-(``--shape 20m`` and ``--shape 1m``) and prints one JSON object: the ML-20M-shaped figures, the
-ML-1M-shaped ones (the baseline of the same run) and their ratios, per cell of the catalogue.
+``python -m bench.scale_eval`` runs two workers, each in a fresh process (``--shape 20m`` and
+``--shape 1m``), and prints one JSON object: the ML-20M-shaped figures, the ML-1M-shaped ones
+(the baseline of the same run) and their ratios, per cell of the catalogue. The workers take
+turns (``--turns``): the 20M one prepares its data and models, then the 1M one, and from then on
+every timed call of either waits until the parent grants it the turn, which goes to the two
+alternately. So the calls of the two shapes never overlap and are made within seconds of each
+other, and a change in the host's load over minutes slows both shapes' calls alike instead of
+only the ones of the worker that ran during it (one worker after the other let such a change
+move the 20M / 1M ratios across their target between runs). Each process keeps its own memory,
+so each shape's peak is its own.
 
 A worker generates a synthetic set of the shape (:mod:`bench.synthetic`; the full 138,493 x
 26,744 catalogue with fewer interactions than ML-20M's 20M, 2M by default, so that generation
@@ -42,6 +49,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -58,6 +66,12 @@ DEFAULT_INTERACTIONS_20M = 2_000_000
 # another job on a shared machine only slows a call down, and the 20M / 1M ratios of single
 # calls (NeuMF's at 20M take a few seconds) swung across their target between runs
 REPEAT_BELOW_S = 10.0
+# the turn protocol between a worker (``--turns``) and :func:`run_both`: before each timed call
+# the worker writes TURN on a line of its stdout and reads one line from its stdin, which must
+# be GO (any other output of the worker is left alone; its result is its last line)
+TURN, GO = "@@scale_eval: turn@@", "go"
+_turns = {"on": False}
+_calls: list[list[float]] = []  # [start, end] wall-clock seconds of every timed call
 
 
 # ------------------------------------------------------------------------------------------------
@@ -98,14 +112,30 @@ def _peak_gb(reset: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux: KiB
 
 
+def _timed(fn: Any) -> tuple[float, Any]:
+    """One timed call of ``fn``: its seconds and result. With turns on, the call waits for
+    the parent's GO first (see :data:`TURN`); every call's wall-clock span is kept in
+    :data:`_calls`."""
+    if _turns["on"]:
+        sys.stdout.write(TURN + "\n")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip()
+        if answer != GO:
+            raise RuntimeError(f"expected {GO!r} from the parent on stdin; got {answer!r}")
+    wall = time.time()
+    start = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - start
+    _calls.append([wall, wall + seconds])
+    return seconds, result
+
+
 def _best(fn: Any, first_s: float, *, below: float = REPEAT_BELOW_S, repeat: int = 3) -> float:
     """The shortest of ``first_s`` and up to ``repeat - 1`` more timed calls of ``fn``, made
     while the calls so far took less than ``below`` seconds in all (short phases are noisy)."""
     best, total, runs = first_s, first_s, 1
     while total < below and runs < repeat:
-        start = time.perf_counter()
-        fn()
-        elapsed = time.perf_counter() - start
+        elapsed, _ = _timed(fn)
         best, total, runs = min(best, elapsed), total + elapsed, runs + 1
     return best
 
@@ -116,9 +146,7 @@ def _phase(fn: Any) -> dict[str, Any]:
     gc.collect()
     before = _rss_gb()
     reset = _reset_peak()
-    start = time.perf_counter()
-    result = fn()
-    seconds = time.perf_counter() - start
+    seconds, result = _timed(fn)
     out = {"rss_before_gb": before, "peak_gb": _peak_gb(reset)}
     if not reset:
         out["peak_is_lifetime"] = True
@@ -167,9 +195,7 @@ def _timed_users(run: Any, test: Any, n_users: int | None, n_all: int, seed: int
         return out
     small = _users_subset(part, max(1, n // 4), seed + 1)
     n_small = int(small["user"].nunique())
-    start = time.perf_counter()
-    run(small)
-    small_s = _best(lambda: run(small), time.perf_counter() - start)
+    small_s = _best(lambda: run(small), _timed(lambda: run(small))[0])
     per_user = (out["s"] - small_s) / max(1, n - n_small)
     if per_user <= 0:  # noise: fall back to proportional (an upper bound, fixed cost included)
         per_user = out["s"] / n
@@ -261,6 +287,7 @@ def worker(
         results["candidates"]["rows"] = len(candidates)
         out[model] = results
     out["rss_end_gb"] = _rss_gb()
+    out["calls"] = [list(span) for span in _calls]
     return out
 
 
@@ -288,14 +315,79 @@ def ratios(big: dict[str, Any], small: dict[str, Any], models: list[str]) -> dic
     return out
 
 
-def _run_worker(args: list[str]) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.scale_eval", *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench.scale_eval {args} failed ({proc.returncode}):\n{proc.stderr}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+class _Worker:
+    """A worker subprocess taking turns (``--turns``): started, then read until it first asks
+    for a turn (its data and models ready) or exits."""
+
+    def __init__(self, args: list[str], stderr: Any) -> None:
+        command = [sys.executable, "-m", "bench.scale_eval", *args, "--turns"]
+        path = str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        self.args, self.stderr, self.lines = args, stderr, []
+        self.proc = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": path},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,  # a file, not a pipe: a worker blocked on a full pipe would hang
+            text=True,
+        )
+        self.waiting = self._read()
+
+    def _read(self) -> bool:
+        """Read the worker's output until it asks for a turn (True) or closes it (False)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.rstrip("\n") == TURN:
+                return True
+            self.lines.append(line)
+        return False
+
+    def grant(self) -> None:
+        """Let the waiting worker make its timed call; return when it asks again or ends."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(GO + "\n")
+        self.proc.stdin.flush()
+        self.waiting = self._read()
+
+    def result(self) -> dict[str, Any]:
+        """The worker's JSON result (its last line of output), once it has exited."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        code = self.proc.wait()
+        if code != 0 or not self.lines:
+            self.stderr.seek(0)
+            raise RuntimeError(
+                f"bench.scale_eval {self.args} failed ({code}):\n{self.stderr.read()}"
+            )
+        result: dict[str, Any] = json.loads(self.lines[-1])
+        return result
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_pair(big_args: list[str], small_args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two workers taking turns (module docstring): the first prepares, then the second,
+    then their timed calls alternate; both results."""
+    with tempfile.TemporaryFile("w+") as big_err, tempfile.TemporaryFile("w+") as small_err:
+        workers: list[_Worker] = []
+        try:
+            workers.append(_Worker(big_args, big_err))
+            if not workers[0].waiting:  # failed (or nothing to time) before its first call
+                workers[0].result()
+            workers.append(_Worker(small_args, small_err))
+            while any(worker.waiting for worker in workers):
+                for worker in workers:
+                    if worker.waiting:
+                        worker.grant()
+            big, small = (worker.result() for worker in workers)
+        finally:
+            for worker in workers:
+                worker.stop()
+    return big, small
 
 
 def run_both(
@@ -309,8 +401,11 @@ def run_both(
     batches: int = 2,
     threads: int | None = None,
     params: dict[str, Any] | None = None,
+    shape_args: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """The 20M-shaped worker, then the 1M-shaped one, each in a subprocess; their ratios."""
+    """The 20M-shaped worker and the 1M-shaped one, each in a subprocess, taking turns
+    (:func:`run_pair`); their ratios. ``shape_args``: more worker arguments per shape (``"20m"``,
+    ``"1m"``), e.g. ``--shape-users`` for a small catalogue in tests."""
     common = ["--models", models, "--batches", str(batches)]
     if threads:
         common += ["--threads", str(threads)]
@@ -328,8 +423,9 @@ def run_both(
     small_args = ["--shape", "1m", *common]
     if baseline_users is not None:
         small_args += ["--users", str(baseline_users), "--candidate-users", str(baseline_users)]
-    big = _run_worker(big_args)
-    small = _run_worker(small_args)
+    big_args += (shape_args or {}).get("20m", [])
+    small_args += (shape_args or {}).get("1m", [])
+    big, small = run_pair(big_args, small_args)
     names = models.split(",")
     return {"20m": big, "1m": small, "ratios": ratios(big, small, names)}
 
@@ -497,6 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=2, help="trainer batches per fit")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--params", type=json.loads, default={}, help="NeuralCF parameters (JSON)")
+    parser.add_argument(
+        "--turns", action="store_true", help="one worker: take turns with the parent (run_pair)"
+    )
     args = parser.parse_args(argv)
 
     if args.shape is None:
@@ -520,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.common import PARAMS
 
     PARAMS.update(args.params)
+    _turns["on"] = args.turns
     result = worker(
         args.shape,
         n_interactions=args.interactions,

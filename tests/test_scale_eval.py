@@ -11,6 +11,7 @@ a terminal. The benchmark worker (:mod:`bench.scale_eval`) runs on a small shape
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import warnings
 
@@ -27,6 +28,7 @@ from implicit_ncf.evaluation import _block_ranks
 from implicit_ncf.sampling import sample_candidates
 from implicit_ncf.splits import leave_one_out, temporal_split
 
+PHASES = ("full", "recommend", "candidates")
 SMALL = {
     "n_factors": 8,
     "hidden_layers": (16, 8, 4),
@@ -345,3 +347,25 @@ def test_scale_eval_worker_on_a_small_shape(capsys: pytest.CaptureFixture[str]) 
     rows = scale_eval.rows_from(both, subset_note="test")
     assert all(r.ratio is not None for r in rows)
     assert rows[-1].name.endswith("peak memory") and rows[-1].ok is not None
+
+
+def test_scale_eval_workers_take_turns() -> None:
+    """``run_both``'s two worker processes alternate their timed calls, one at a time: no call
+    of one shape overlaps a call of the other, and while both have calls to make their turns
+    alternate, so a change in the host's load slows both shapes' calls alike."""
+    tiny = ["--users", "40", "--candidate-users", "40", "--threads", "1"]
+    big = ["--shape-users", "120", "--shape-items", "200", "--interactions", "2400", *tiny]
+    small = ["--shape-users", "80", "--shape-items", "150", "--interactions", "1600", *tiny]
+    result = scale_eval.run_both(batches=1, shape_args={"20m": big, "1m": small})
+    assert result["20m"]["n_items"] <= 200 and result["1m"]["n_items"] <= 150
+    assert set(result["ratios"]) == {f"{m}_{p}" for m in ("mf", "neumf") for p in PHASES}
+    spans = sorted(
+        [(start, end, shape) for shape in ("20m", "1m") for start, end in result[shape]["calls"]]
+    )
+    counts = {shape: len(result[shape]["calls"]) for shape in ("20m", "1m")}
+    assert min(counts.values()) >= 6  # candidates build + per model: full, recommend, candidates
+    for (_, end, _), (start, _, _) in itertools.pairwise(spans):
+        assert end <= start  # one call at a time
+    owners = [shape for _, _, shape in spans]
+    alternating = 2 * min(counts.values())
+    assert owners[:alternating] == ["20m", "1m"] * (alternating // 2)
