@@ -128,34 +128,23 @@ def check_params(est: Any) -> None:
             f"hidden_layers[0] is the concatenated user+item embedding width and must be at "
             f"least 2; got {layers[0]}."
         )
-    for name, low, high in (
-        ("dropout", 0.0, 1.0),
-        ("learning_rate", 0.0, math.inf),
-        ("finetune_learning_rate", 0.0, math.inf),
-        ("finetune_mix", 0.0, 1.0),
-        ("unobserved_weight", 0.0, math.inf),
-        ("lr_decay", 0.0, 1.0),
+    positive = "must be a finite number above 0"
+    for name, within, rule in (
+        ("dropout", lambda v: 0.0 <= v < 1.0, "must be a number in [0, 1) (0: no dropout)"),
+        ("learning_rate", lambda v: v > 0, f"{positive}, such as 1e-3"),
+        ("finetune_learning_rate", lambda v: v > 0, f"{positive}, such as 5e-4"),
+        (
+            "finetune_mix",
+            lambda v: 0.0 <= v <= 1.0,
+            "must be a number in [0, 1] (0 keeps the fine-tuned NeuMF, 1 the pretrained one)",
+        ),
+        ("unobserved_weight", lambda v: v > 0, f"{positive} (1 weighs the catalogue term fully)"),
+        ("lr_decay", lambda v: 0.0 < v <= 1.0, "must be a number in (0, 1] (1: a constant rate)"),
     ):
         value = getattr(est, name)
         ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-        ok = ok and math.isfinite(value)
-        if name == "dropout":
-            ok = ok and low <= value < high
-        elif name == "weight_decay":
-            ok = ok and value >= low
-        elif name == "lr_decay":
-            ok = ok and low < value <= high
-        elif name == "finetune_mix":
-            ok = ok and low <= value <= high
-        else:
-            ok = ok and value > low
-        if not ok and name == "finetune_mix":
-            raise ValueError(
-                f"finetune_mix must be a number in [0, 1] (0 keeps the fine-tuned NeuMF, 1 the "
-                f"pretrained one); got {value!r}."
-            )
-        if not ok:
-            raise ValueError(f"{name} has an invalid value {value!r}; see the docstring.")
+        if not (ok and math.isfinite(value) and within(value)):
+            raise ValueError(f"{name} {rule}; got {value!r}.")
     if not isinstance(est.finetune_mix_space, str) or est.finetune_mix_space not in (
         "weights",
         "scores",

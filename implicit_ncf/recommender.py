@@ -382,10 +382,9 @@ class _BaseRecommender(_Evaluation):
         if unknown.any() and self.on_unknown_user != "popular":
             missing = list(dict.fromkeys(id_array[unknown].tolist()))
             raise ValueError(
-                f"unknown user id(s) {missing[:5]!r}{' ...' if len(missing) > 5 else ''}: not in "
-                f"the training data. Pass their interactions with interactions=<frame> to fold "
-                f"them in, or on_unknown_user='popular' to the constructor to recommend popular "
-                f"items to unknown users."
+                self._unknown_users_message(missing, interactions)
+                + " Or pass on_unknown_user='popular' to the constructor to recommend popular "
+                "items to unknown users."
             )
         n_items = self.n_items_
         k_eff = min(k, n_items)
@@ -480,6 +479,31 @@ class _BaseRecommender(_Evaluation):
                 allowed = np.full(len(encoder), parameter.startswith("exclude_"))
             allowed[idx] = not parameter.startswith("exclude_")
         return allowed
+
+    def _unknown_users_message(self, missing: list[Any], interactions: Any) -> str:
+        """Why users unknown to the model could not be served: no ``interactions`` for them,
+        or interactions of which none can be folded in."""
+        shown = f"{missing[:5]!r}{' ...' if len(missing) > 5 else ''}"
+        if interactions is None:
+            return (
+                f"unknown user id(s) {shown}: not in the training data. Pass their interactions "
+                f"(interactions=<frame, or for one user a list of item ids>) to fold them in."
+            )
+        with_rows = pd.Index(interactions[self.user_col].to_numpy()).isin(missing)
+        if not with_rows.any():
+            return (
+                f"unknown user id(s) {shown}: not in the training data, and interactions has "
+                f"no rows for them (it is empty, or its rows are other users'). Add their "
+                f"interactions to fold them in."
+            )
+        why = "items unknown to the model"
+        if self.min_rating is not None and self.rating_col in interactions.columns:
+            why += f", or ratings below min_rating={self.min_rating!r}"
+        return (
+            f"unknown user id(s) {shown}: not in the training data, and none of their "
+            f"interactions can be folded in ({why}): fold-in needs at least one item the model "
+            f"knows. partial_fit adds new items to the model."
+        )
 
     def _clicks_frame(self, clicks: Any, id_array: np.ndarray, single: bool) -> pd.DataFrame:
         """The frame of one user's interactions given as a sequence of item ids."""
@@ -735,11 +759,7 @@ class _BaseRecommender(_Evaluation):
         elif u[0] >= 0:
             history = self.seen_[int(u[0])].indices
         else:
-            raise ValueError(
-                f"unknown user id {ids[0]!r}: not in the training data. Pass their "
-                f"interactions with interactions=<frame or list of item ids> to explain from "
-                f"them."
-            )
+            raise ValueError(self._unknown_users_message([ids[0]], interactions))
         history = np.asarray(history, dtype=np.int64)
         history = history[history != target]
         with torch.inference_mode():

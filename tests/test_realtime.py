@@ -252,7 +252,7 @@ def test_empty_interactions_change_nothing(neumf: NeuralCF, held) -> None:
     pd.testing.assert_frame_equal(
         neumf.recommend(known, interactions=empty), neumf.recommend(known)
     )
-    with pytest.raises(ValueError, match="interactions=<frame> to fold"):
+    with pytest.raises(ValueError, match="interactions has no rows for them"):
         neumf.recommend("nobody", interactions=empty)
 
 
@@ -325,8 +325,13 @@ def test_bad_interactions_name_the_parameter(neumf: NeuralCF) -> None:
         neumf.recommend("x", interactions=pd.DataFrame({"user": ["x"], "movie": [1]}))
     # (user, item) pairs in a list are read as item ids: none is in the catalogue
     with pytest.warns(UnknownIdWarning, match=r"\('x', 1\)"):
-        with pytest.raises(ValueError, match="unknown user id"):
+        with pytest.raises(ValueError, match="none of their interactions can be folded in"):
             neumf.recommend("x", interactions=[("x", 1)])
+    with pytest.raises(ValueError, match=r"\['x'\].*interactions has no rows for them"):
+        neumf.recommend("x", interactions=[])
+    other = pd.DataFrame({"user": ["y"], "item": [0]})
+    with pytest.raises(ValueError, match=r"\['x'\].*interactions has no rows for them"):
+        neumf.recommend(["x", "y"], interactions=other)
 
 
 @pytest.mark.parametrize(
@@ -383,7 +388,7 @@ def test_a_list_of_item_ids_needs_no_rating_under_min_rating(held) -> None:
         est.recommend(user, k=5, interactions=frame),
     )
     low = frame.assign(rating=1.0)  # a frame's ratings still filter its rows
-    with pytest.raises(ValueError, match="unknown user id"):
+    with pytest.raises(ValueError, match="ratings below min_rating=4"):
         est.recommend(user, k=5, interactions=low)
 
 
@@ -608,8 +613,11 @@ def test_explain_errors_name_the_problem(neumf: NeuralCF, held) -> None:
     user = neumf.user_encoder_.classes_[0]
     with pytest.raises(ValueError, match="unknown item id 12345"):
         neumf.explain(user, 12345)
-    with pytest.raises(ValueError, match="unknown user id 'nobody'"):
+    with pytest.raises(ValueError, match=r"unknown user id\(s\) \['nobody'\]: not in the"):
         neumf.explain("nobody", 1)
+    with pytest.warns(UnknownIdWarning, match="12345"):
+        with pytest.raises(ValueError, match="none of their interactions can be folded in"):
+            neumf.explain("nobody", 1, interactions=[12345])
     with pytest.raises(TypeError, match="explain takes one user id; got 2"):
         neumf.explain([user, user], 1)
     with pytest.raises(ValueError, match="k must be a positive integer"):
