@@ -115,10 +115,14 @@ def load_model(cls: type[NeuralCF], path: str | os.PathLike[str]) -> NeuralCF:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        kind = type(exc).__qualname__
+        if type(exc).__module__ not in ("builtins", None):
+            kind = f"{type(exc).__module__}.{kind}"  # struct.error, not a bare "error"
+        reason = f"{kind}: {str(exc).splitlines()[0][:200]}" if str(exc) else kind
         raise ValueError(
             f"could not load {str(path)!r} as an implicit_ncf model: the file is truncated, "
             f"corrupted, or holds objects other than tensors and plain values (refused "
-            f"without running them). Re-save it with NeuralCF.save. ({type(exc).__name__})"
+            f"without running them). Re-save it with NeuralCF.save. ({reason})"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ValueError(f"{str(path)!r} is not an implicit_ncf model file.")

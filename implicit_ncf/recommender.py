@@ -822,8 +822,9 @@ class _BaseRecommender(_Evaluation):
         raise the ``TypeError`` below."""
         raise TypeError(
             f"{type(self).__name__} has no learned {side} space: its scores do not come from "
-            f"{side} vectors, so it cannot rank {side}s by similarity. Use a model with "
-            f"embeddings, e.g. NeuralCF(model='mf').fit(...).similar_{side}s(...)."
+            f"{side} vectors, so it cannot rank {side}s by similarity. similar_items, "
+            f"similar_users, explain and similarity_vectors need a model with embeddings, "
+            f"such as NeuralCF(model='mf')."
         )
 
     def _similar(

@@ -213,6 +213,19 @@ def test_load_truncated_file(fitted, tmp_path):
         NeuralCF.load(path)
 
 
+def test_load_junk_names_the_underlying_error(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"junk")  # torch 2.13: struct.error, whose bare name is "error"
+    with pytest.raises(ValueError, match="truncated, corrupted") as caught:
+        NeuralCF.load(path)
+    cause = caught.value.__cause__
+    assert cause is not None
+    kind = type(cause).__qualname__
+    if type(cause).__module__ != "builtins":
+        kind = f"{type(cause).__module__}.{kind}"
+    assert str(caught.value).endswith(f"({kind}: {str(cause).splitlines()[0][:200]})")
+
+
 def test_load_incompatible_version(fitted, tmp_path):
     path = tmp_path / "model.pt"
     fitted.save(path)
