@@ -626,7 +626,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--epochs", type=_positive_int, metavar="N", help="epochs (default: the model's, 8)"
     )
     train.add_argument(
-        "--factors", type=_positive_int, metavar="N", help="embedding size (default 64)"
+        "--factors",
+        type=_positive_int,
+        metavar="N",
+        help="embedding size (default: 128 for neumf, 64 for the other networks)",
     )
     train.add_argument(
         "--hidden-layers",

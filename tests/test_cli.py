@@ -506,3 +506,37 @@ def test_lightning_output_comes_back_with_trainer_kwargs(capfd, caplog, monkeypa
     # and Lightning's loggers are left as they were
     assert logging.getLogger("pytorch_lightning").level in (logging.NOTSET, logging.INFO)
     assert logging.getLogger("lightning.pytorch.utilities.rank_zero").level == logging.NOTSET
+
+
+def test_train_help_states_the_estimators_defaults() -> None:
+    """The defaults that ``implicit-ncf train --help`` quotes are NeuralCF's own."""
+    import argparse
+    import inspect
+    import re
+
+    from implicit_ncf.cli import _build_parser
+
+    parser = _build_parser()
+    (train,) = [
+        action.choices["train"]
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    helps = {a.option_strings[0]: a.help or "" for a in train._actions if a.option_strings}
+    defaults = {name: p.default for name, p in inspect.signature(NeuralCF).parameters.items()}
+    for flag, name in (
+        ("--epochs", "n_epochs"),
+        ("--negatives", "n_negatives"),
+        ("--batch-size", "batch_size"),
+        ("--lr", "learning_rate"),
+        ("--patience", "patience"),
+    ):
+        quoted = re.findall(r"\d[\d.e-]*", helps[flag])
+        assert float(quoted[-1]) == float(defaults[name]), (flag, helps[flag], defaults[name])
+    layers = " ".join(str(h) for h in defaults["hidden_layers"])
+    assert f"default {layers}" in helps["--hidden-layers"]
+    assert defaults["n_factors"] is None
+    for model, size in (("neumf", 128), ("mf", 64), ("gmf", 64), ("mlp", 64)):
+        resolved = NeuralCF(model=model)._n_factors()
+        assert resolved == size, (model, resolved)
+    assert "128 for neumf, 64 for the other networks" in helps["--factors"]
