@@ -305,8 +305,8 @@ def test_neumf_ials_fine_tuning_starts_from_the_gmf_tower():
 @pytest.mark.parametrize(
     "params,message",
     [
-        ({"model": "mf", "loss": "ials", "unobserved_weight": 0}, "unobserved_weight has an"),
-        ({"model": "mf", "loss": "ials", "unobserved_weight": -1.0}, "unobserved_weight has an"),
+        ({"model": "mf", "loss": "ials", "unobserved_weight": 0}, "unobserved_weight must be"),
+        ({"model": "mf", "loss": "ials", "unobserved_weight": -1.0}, "unobserved_weight must be"),
         ({"model": "mf", "loss": "ials", "optimizer": "lazy_adam"}, "optimizer='adam' or 'auto'"),
         ({"model": "neumf", "loss": "ials", "optimizer": "lazy_adam"}, "optimizer='adam' or"),
     ],
