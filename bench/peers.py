@@ -61,19 +61,22 @@ class ImplicitALS(_BaseRecommender):
 
     def fit(self, interactions: pd.DataFrame, y: None = None) -> ImplicitALS:
         from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits  # a dependency of implicit
 
         start = time.perf_counter()
         cat = self._set_catalogue(self._prepare(interactions))
-        model = AlternatingLeastSquares(
-            factors=int(self.factors),
-            regularization=float(self.regularization),
-            alpha=float(self.alpha),
-            iterations=int(self.iterations),
-            random_state=int(self.random_state),
-            calculate_training_loss=False,
-        )
-        with warnings.catch_warnings():
+        # implicit parallelises over rows itself and asks for single-threaded BLAS (it warns
+        # at construction otherwise): a BLAS thread pool inside its threads oversubscribes
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            model = AlternatingLeastSquares(
+                factors=int(self.factors),
+                regularization=float(self.regularization),
+                alpha=float(self.alpha),
+                iterations=int(self.iterations),
+                random_state=int(self.random_state),
+                calculate_training_loss=False,
+            )
             model.fit(cat.seen.astype(np.float32), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
