@@ -12,6 +12,10 @@ section 2). Validation data only: each set's split is ``examples/negatives_on_va
 never read. One JSON line per (set, m), with paired differences against ``m = 0``::
 
     python examples/probe_blend_gmf.py ml1m-latest,ml1m,sparse,100k,small 0.2,0.35,0.5
+
+A third argument, a JSON object of ``NeuralCF`` parameters, replaces ``RENDLE`` as the second
+GMF (``"model": "gmf"`` is implied), e.g. ``'{"optimizer": "als", "n_factors": 128,
+"unobserved_weight": 0.3, "weight_decay": [0.015, 0.03, 0.06, 0.1], "penalty_offset": 100}'``.
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ def per_user(est: NeuralCF, validation: pd.DataFrame) -> dict[str, pd.DataFrame]
 def main(argv: list[str]) -> int:
     names = (argv[0] if argv else "ml1m-latest").split(",")
     mixes = [float(m) for m in (argv[1] if len(argv) > 1 else "0.2,0.35,0.5").split(",")]
+    second = RENDLE if len(argv) < 3 else {"model": "gmf", **json.loads(argv[2])}
     torch.set_num_threads(2)
     warnings.simplefilter("ignore")  # validation items unseen in training count as misses
     for name in names:
@@ -106,7 +111,7 @@ def main(argv: list[str]) -> int:
         neumf = NeuralCF(random_state=0).fit(train)
         neumf_s = time.perf_counter() - start
         start = time.perf_counter()
-        gmf = NeuralCF(random_state=0, **RENDLE).fit(train)
+        gmf = NeuralCF(random_state=0, **second).fit(train)
         gmf_s = time.perf_counter() - start
         assert neumf.user_encoder_.classes_.tolist() == gmf.user_encoder_.classes_.tolist()
         assert neumf.item_encoder_.classes_.tolist() == gmf.item_encoder_.classes_.tolist()
