@@ -13,9 +13,13 @@ never read. One JSON line per (set, m), with paired differences against ``m = 0`
 
     python examples/probe_blend_gmf.py ml1m-latest,ml1m,sparse,100k,small 0.2,0.35,0.5
 
-A third argument, a JSON object of ``NeuralCF`` parameters, replaces ``RENDLE`` as the second
-GMF (``"model": "gmf"`` is implied), e.g. ``'{"optimizer": "als", "n_factors": 128,
-"unobserved_weight": 0.3, "weight_decay": [0.015, 0.03, 0.06, 0.1], "penalty_offset": 100}'``.
+A third argument, a JSON object of ``NeuralCF`` parameters (``{}`` for ``RENDLE``), replaces
+``RENDLE`` as the second GMF (``"model": "gmf"`` is implied), e.g. ``'{"optimizer": "als",
+"n_factors": 128, "unobserved_weight": 0.3, "weight_decay": [0.015, 0.03, 0.06, 0.1],
+"penalty_offset": 100}'``. A fourth sets both models' ``random_state`` (default 0; the
+validation splits do not change)::
+
+    python examples/probe_blend_gmf.py small 0.2,0.35,0.5 '{}' 1
 """
 
 from __future__ import annotations
@@ -102,16 +106,18 @@ def per_user(est: NeuralCF, validation: pd.DataFrame) -> dict[str, pd.DataFrame]
 def main(argv: list[str]) -> int:
     names = (argv[0] if argv else "ml1m-latest").split(",")
     mixes = [float(m) for m in (argv[1] if len(argv) > 1 else "0.2,0.35,0.5").split(",")]
-    second = RENDLE if len(argv) < 3 else {"model": "gmf", **json.loads(argv[2])}
+    given = json.loads(argv[2]) if len(argv) > 2 else {}
+    second = {"model": "gmf", **given} if given else RENDLE
+    seed = int(argv[3]) if len(argv) > 3 else 0
     torch.set_num_threads(2)
     warnings.simplefilter("ignore")  # validation items unseen in training count as misses
     for name in names:
         train, validation = split_of(name)
         start = time.perf_counter()
-        neumf = NeuralCF(random_state=0).fit(train)
+        neumf = NeuralCF(random_state=seed).fit(train)
         neumf_s = time.perf_counter() - start
         start = time.perf_counter()
-        gmf = NeuralCF(random_state=0, **second).fit(train)
+        gmf = NeuralCF(random_state=seed, **second).fit(train)
         gmf_s = time.perf_counter() - start
         assert neumf.user_encoder_.classes_.tolist() == gmf.user_encoder_.classes_.tolist()
         assert neumf.item_encoder_.classes_.tolist() == gmf.item_encoder_.classes_.tolist()
@@ -121,7 +127,8 @@ def main(argv: list[str]) -> int:
             blended.__dict__.pop("_weights_cache", None)
             blended.network_ = blend(neumf.network_, gmf.network_, mix)
             scores = per_user(blended, validation)
-            row: dict[str, Any] = {"set": name, "m": mix, "neumf_s": round(neumf_s, 1)}
+            row: dict[str, Any] = {"set": name, "m": mix, "seed": seed}
+            row["neumf_s"] = round(neumf_s, 1)
             row["gmf_s"] = round(gmf_s, 1)
             for protocol in ("full", "sampled"):
                 table = compare(scores[protocol], base[protocol], metrics=["hr@10", "ndcg@10"])
