@@ -46,6 +46,17 @@ class UnknownIdWarning(UserWarning):
     """Rows with users or items unknown to the model were set aside (and counted)."""
 
 
+class TrainingOverlapWarning(UserWarning):
+    """Test interactions repeat (user, item) pairs the model was trained on.
+
+    Each such target is still ranked (against the items its user has not interacted with),
+    but the model saw the pair as a positive, so the metrics are inflated unless repeat
+    consumption is what is being measured. :func:`implicit_ncf.splits.leakage_report` counts
+    what a split leaks. Silence it with ``warnings.filterwarnings("ignore",
+    category=TrainingOverlapWarning)``.
+    """
+
+
 class _Evaluation:
     """``evaluate`` / ``score`` over a fitted recommender's scoring primitives."""
 
@@ -199,6 +210,7 @@ class _Evaluation:
                 "n_negatives=None."
             )
         check_interactions(test, user_col=self.user_col, item_col=self.item_col, parameter="test")
+        self._warn_training_overlap(test)
         full = None
         if candidates is None and n_negatives is None:
             full = self._full_ranking(test[[self.user_col, self.item_col]], ks)
@@ -242,6 +254,26 @@ class _Evaluation:
             return result
         result.update(info)
         return result
+
+    def _warn_training_overlap(self, test: pd.DataFrame) -> None:
+        """Warn (:class:`TrainingOverlapWarning`) when test rows repeat training pairs."""
+        u = self.user_encoder_.get_indexer(test[self.user_col].to_numpy())
+        i = self.item_encoder_.get_indexer(test[self.item_col].to_numpy())
+        known = (u >= 0) & (i >= 0)
+        if not known.any():
+            return
+        n = int((np.asarray(self.seen_[u[known], i[known]]).ravel() != 0).sum())
+        if n:
+            warnings.warn(
+                f"{n} of the {len(test)} test interaction(s) repeat a (user, item) pair the "
+                f"model was trained on; each is ranked against the items its user has not "
+                f"interacted with, but the model saw it as a positive, which inflates the "
+                f"metrics unless repeat consumption is what you measure. Hold those pairs out "
+                f"of training (implicit_ncf.splits.leave_one_out or temporal_split), or "
+                f"check the split with implicit_ncf.splits.leakage_report.",
+                TrainingOverlapWarning,
+                stacklevel=3,
+            )
 
     def _ranks_result(
         self, test: pd.DataFrame, ranks: np.ndarray, ks: tuple[int, ...], per_user: bool

@@ -6,6 +6,7 @@ import math
 import os
 import pickle
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from conftest import planted_interactions
 
 from implicit_ncf import NeuralCF, NotFittedError, PopularityRecommender
+from implicit_ncf.evaluation import TrainingOverlapWarning
 from implicit_ncf.splits import leave_one_out
 
 FAST = {"n_epochs": 2, "batch_size": 256, "n_factors": 8, "hidden_layers": (16, 8)}
@@ -36,6 +38,14 @@ def data() -> pd.DataFrame:
 @pytest.fixture(scope="module", params=MODELS)
 def fitted(request, data) -> NeuralCF:
     return NeuralCF(model=request.param, random_state=0, **FAST).fit(data)
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def held_out(request, data) -> tuple[NeuralCF, pd.DataFrame, pd.DataFrame]:
+    """A model fitted on a leave-one-out training part, with (train, test)."""
+    split = leave_one_out(data)
+    model = NeuralCF(model=request.param, random_state=0, **FAST).fit(split.train)
+    return model, split.train, split.test
 
 
 def test_init_only_stores_parameters():
@@ -323,28 +333,47 @@ def test_early_stopping_uses_internal_split(data):
     assert not any((u, i) in seen for u, i in zip(recs["user"], recs["item"], strict=True))
 
 
-def test_evaluate_reports_both_protocols(fitted, data):
-    split = leave_one_out(data)
-    sampled = fitted.evaluate(split.test, k=(5, 10), n_negatives=20)
-    full = fitted.evaluate(split.test, k=(5, 10), n_negatives=None)
+def test_evaluate_reports_both_protocols(held_out):
+    model, _, test = held_out
+    sampled = model.evaluate(test, k=(5, 10), n_negatives=20)
+    full = model.evaluate(test, k=(5, 10), n_negatives=None)
     for result in (sampled, full):
         assert {"hr@5", "hr@10", "ndcg@10", "mrr@10", "n_users"} <= set(result)
         assert 0.0 <= result["hr@5"] <= result["hr@10"] <= 1.0
-    assert fitted.score(split.test, n_negatives=20) == sampled["hr@10"]
+    assert model.score(test, n_negatives=20) == sampled["hr@10"]
 
 
-def test_evaluate_n_negatives_larger_than_pool(fitted, data):
-    split = leave_one_out(data)
+def test_evaluate_n_negatives_larger_than_pool(held_out):
+    model, _, test = held_out
     with pytest.raises(ValueError, match="n_negatives=99 is more than"):
-        fitted.evaluate(split.test)
+        model.evaluate(test)
 
 
-def test_evaluate_counts_unknown_test_users_as_misses(fitted):
-    test = pd.DataFrame({"user": ["u0", "stranger"], "item": [0, 1]})
+def test_evaluate_counts_unknown_test_users_as_misses(held_out):
+    model, _, test = held_out
+    first = test.iloc[:1][["user", "item"]]
+    rows = pd.concat([first, pd.DataFrame({"user": ["stranger"], "item": [1]})])
     with pytest.warns(UserWarning, match="scored as misses"):
-        result = fitted.evaluate(test, k=10, n_negatives=20)
+        result = model.evaluate(rows, k=10, n_negatives=20)
     assert result["n_unknown_users"] == 1 and result["n_unknown_targets"] == 1
     assert result["n_targets"] == 2
+
+
+def test_evaluate_warns_about_test_pairs_seen_in_training(held_out, data):
+    """A model fitted on every interaction, evaluated on a split of them: each test pair was
+    a training positive, and the warning counts them; a held-out model's test warns nothing."""
+    model, train, test = held_out
+    everything = NeuralCF(model=model.model, random_state=0, **FAST).fit(data)
+    with pytest.warns(TrainingOverlapWarning, match=f"{len(test)} of the {len(test)} test"):
+        everything.evaluate(test, k=10, n_negatives=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingOverlapWarning)
+        model.evaluate(test, k=10, n_negatives=None)
+        model.evaluate(test, k=10, n_negatives=20)
+    mixed = pd.concat([test[["user", "item"]], train.iloc[:3][["user", "item"]]])
+    with pytest.warns(TrainingOverlapWarning, match=f"3 of the {len(mixed)} test"):
+        result = model.evaluate(mixed, k=10, n_negatives=None)
+    assert result["n_targets"] == len(mixed)  # ranked, not dropped
 
 
 def test_learning_planted_structure_beats_chance():
@@ -402,13 +431,17 @@ def test_model_file_path_accepts_str(fitted, tmp_path):
     assert isinstance(NeuralCF.load(path), NeuralCF)
 
 
-def test_full_ranking_equals_candidate_frame_path(fitted, data):
+def test_full_ranking_equals_candidate_frame_path(held_out):
     from implicit_ncf.metrics import evaluate as evaluate_frame
     from implicit_ncf.sampling import sample_candidates
 
-    split = leave_one_out(data)
-    extra = pd.DataFrame({"user": ["u0", "u1", "stranger"], "item": [5, 99999, 3]})
-    test = pd.concat([split.test[["user", "item"]], extra], ignore_index=True)
+    fitted, train, held = held_out
+    # a second test item for u0 (one it has not interacted with), an unknown item, a stranger
+    both = pd.concat([train, held])
+    had = set(both.loc[both["user"] == "u0", "item"])
+    other = min(set(train["item"]) - had)
+    extra = pd.DataFrame({"user": ["u0", "u1", "stranger"], "item": [other, 99999, 3]})
+    test = pd.concat([held[["user", "item"]], extra], ignore_index=True)
     with pytest.warns(UserWarning, match="scored as misses"):
         fast = fitted.evaluate(test, k=(1, 5, 10), n_negatives=None)
     candidates = sample_candidates(fitted._training_frame(), test, n_negatives=None)
