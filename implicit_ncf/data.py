@@ -36,7 +36,8 @@ class ImplicitFeedbackWarning(UserWarning):
 
 
 class DuplicateInteractionsWarning(ImplicitFeedbackWarning):
-    """Repeated (user, item) pairs were collapsed into one positive.
+    """Repeated (user, item) pairs: collapsed into one positive in training data, and counted
+    as separate targets (each ranked) in the test rows of ``evaluate``.
 
     Silence it with ``warnings.filterwarnings("ignore", category=DuplicateInteractionsWarning)``.
     """

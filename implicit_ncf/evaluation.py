@@ -21,7 +21,7 @@ import torch
 
 from ._progress import _Progress
 from ._validation import _check_ks, _check_positive_int
-from .data import IdEncoder, check_interactions
+from .data import DuplicateInteractionsWarning, IdEncoder, check_interactions
 from .metrics import corrected_metrics, metrics_from_ranks
 from .metrics import evaluate as evaluate_scored
 from .sampling import sample_candidates
@@ -256,7 +256,18 @@ class _Evaluation:
         return result
 
     def _warn_training_overlap(self, test: pd.DataFrame) -> None:
-        """Warn (:class:`TrainingOverlapWarning`) when test rows repeat training pairs."""
+        """Warn when test rows repeat each other (:class:`DuplicateInteractionsWarning`: each
+        still counts as a target) or training pairs (:class:`TrainingOverlapWarning`)."""
+        repeated = int(test.duplicated(subset=[self.user_col, self.item_col]).sum())
+        if repeated:
+            warnings.warn(
+                f"{repeated} of the {len(test)} test interaction(s) repeat a (user, item) pair "
+                f"of an earlier test row; each is ranked and counted as its own target, so those "
+                f"pairs weigh more in the metrics. Pass test.drop_duplicates(subset="
+                f"[{self.user_col!r}, {self.item_col!r}]) to count each pair once.",
+                DuplicateInteractionsWarning,
+                stacklevel=3,
+            )
         u = self.user_encoder_.get_indexer(test[self.user_col].to_numpy())
         i = self.item_encoder_.get_indexer(test[self.item_col].to_numpy())
         known = (u >= 0) & (i >= 0)

@@ -17,6 +17,7 @@ import torch
 from conftest import planted_interactions
 
 from implicit_ncf import NeuralCF, NotFittedError, PopularityRecommender
+from implicit_ncf.data import DuplicateInteractionsWarning
 from implicit_ncf.evaluation import TrainingOverlapWarning
 from implicit_ncf.splits import leave_one_out
 
@@ -374,6 +375,22 @@ def test_evaluate_warns_about_test_pairs_seen_in_training(held_out, data):
     with pytest.warns(TrainingOverlapWarning, match=f"3 of the {len(mixed)} test"):
         result = model.evaluate(mixed, k=10, n_negatives=None)
     assert result["n_targets"] == len(mixed)  # ranked, not dropped
+
+
+def test_evaluate_warns_about_repeated_test_pairs(held_out):
+    """Repeated test rows are each ranked and counted; the warning says how many repeat."""
+    model, _, test = held_out
+    once = model.evaluate(test, k=10, n_negatives=None)
+    twice = pd.concat([test, test.iloc[:2]])
+    for n_negatives in (None, 20):
+        with pytest.warns(DuplicateInteractionsWarning, match=f"2 of the {len(twice)} test"):
+            result = model.evaluate(twice, k=10, n_negatives=n_negatives)
+        assert result["n_targets"] == len(twice)
+    with pytest.warns(DuplicateInteractionsWarning):
+        repeated = model.evaluate(twice, k=10, n_negatives=None, per_user=True)
+    assert len(repeated) == len(twice)
+    distinct = repeated.drop_duplicates(subset=["user", "item"])  # a repeat ranks the same
+    assert distinct["hr@10"].mean() == pytest.approx(once["hr@10"])
 
 
 def test_learning_planted_structure_beats_chance():
