@@ -210,7 +210,7 @@ class _Evaluation:
                 "n_negatives=None."
             )
         check_interactions(test, user_col=self.user_col, item_col=self.item_col, parameter="test")
-        self._warn_training_overlap(test)
+        self._warn_about_test_rows(test)
         full = None
         if candidates is None and n_negatives is None:
             full = self._full_ranking(test[[self.user_col, self.item_col]], ks)
@@ -255,7 +255,7 @@ class _Evaluation:
         result.update(info)
         return result
 
-    def _warn_training_overlap(self, test: pd.DataFrame) -> None:
+    def _warn_about_test_rows(self, test: pd.DataFrame) -> None:
         """Warn when test rows repeat each other (:class:`DuplicateInteractionsWarning`: each
         still counts as a target) or training pairs (:class:`TrainingOverlapWarning`)."""
         repeated = int(test.duplicated(subset=[self.user_col, self.item_col]).sum())
